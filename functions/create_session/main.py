@@ -1,0 +1,64 @@
+"""create_session: book a session, copying the client from Project B first when Project A lacks it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import functions_framework
+
+from shared.auth import verify_access_token
+from shared.config import get_settings
+from shared.errors import InvalidRequest
+from shared.http import (
+    HttpRequest,
+    HttpResponse,
+    answer,
+    from_flask,
+    from_lambda,
+    parse_body,
+    require_json_post,
+    to_flask,
+    to_lambda,
+)
+from shared.models import CreateSessionRequest, IdempotencyKeyHeader
+from shared.sync import default_service
+
+
+def handle(request: HttpRequest) -> HttpResponse:
+    settings = get_settings()
+    require_json_post(request, settings.max_body_bytes)
+    therapist = verify_access_token(request.headers.get("authorization"), settings)
+    body = parse_body(request, CreateSessionRequest)
+    idempotency_key = _idempotency_key(request.headers.get("idempotency-key"))
+    created = default_service().create_session(therapist, body, idempotency_key)
+    return HttpResponse(
+        201,
+        {"session": created.session.model_dump(mode="json"), "client_synced": created.client_synced},
+        {"Idempotent-Replayed": "true"} if created.replayed else {},
+    )
+
+
+def _idempotency_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return IdempotencyKeyHeader.validate_python(value)
+    except ValueError:
+        raise InvalidRequest(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters", fields=["Idempotency-Key"]
+        ) from None
+
+
+@functions_framework.http
+def create_session(request: Any) -> tuple[str, int, dict[str, str]]:
+    settings = get_settings()
+    return to_flask(
+        answer(
+            "create_session", lambda: handle(from_flask(request, settings.max_body_bytes)), settings.retry_after_seconds
+        )
+    )
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = get_settings()
+    return to_lambda(answer("create_session", lambda: handle(from_lambda(event)), settings.retry_after_seconds))

@@ -1,0 +1,1 @@
+"""Code shared by the functions: models, configuration, auth, the sync service and its stores."""

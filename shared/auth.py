@@ -1,0 +1,93 @@
+"""Verifies Project A access tokens locally: HS256 with the JWT secret, or the project's JWKS keys."""
+
+from __future__ import annotations
+
+import hmac
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import jwt
+
+from shared.config import Settings
+from shared.errors import Unauthorized
+from shared.models import Therapist
+
+if TYPE_CHECKING:
+    from jwt import PyJWKClient
+
+_ASYMMETRIC_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+
+
+@lru_cache(maxsize=4)
+def _jwks_client(url: str) -> PyJWKClient:
+    return jwt.PyJWKClient(url, cache_keys=True, lifespan=600, timeout=5)
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header."""
+    if not authorization:
+        raise Unauthorized("Missing Authorization header")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authorization must be 'Bearer <token>'")
+    return token.strip()
+
+
+def _signing_key(token: str, header: dict[str, Any], settings: Settings) -> tuple[Any, list[str]]:
+    algorithm = header.get("alg")
+    if algorithm == "HS256":
+        if settings.project_a_jwt_secret is None:
+            raise Unauthorized("HS256 tokens are not accepted here")
+        return settings.project_a_jwt_secret.get_secret_value(), ["HS256"]
+    if algorithm in _ASYMMETRIC_ALGORITHMS:
+        if not settings.project_a_jwks_url:
+            raise Unauthorized("Asymmetric tokens are not accepted here")
+        try:
+            key = _jwks_client(settings.project_a_jwks_url).get_signing_key_from_jwt(token)
+        except jwt.PyJWKClientConnectionError as exc:
+            raise Unauthorized("The signing keys could not be fetched") from exc
+        except jwt.PyJWKClientError as exc:
+            raise Unauthorized("Unknown signing key") from exc
+        return key, [algorithm]
+    raise Unauthorized("Unsupported token algorithm")
+
+
+def verify_access_token(authorization: str | None, settings: Settings) -> Therapist:
+    """The therapist of a valid Project A access token; Unauthorized for anything else."""
+    token = bearer_token(authorization)
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized("Malformed token") from exc
+    key, algorithms = _signing_key(token, header, settings)
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=algorithms,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            leeway=settings.jwt_leeway_seconds,
+            options={"require": ["exp", "sub", "aud"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("Token expired") from exc
+    except jwt.InvalidAudienceError as exc:
+        raise Unauthorized("Token is for another audience") from exc
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized("Invalid token") from exc
+    if claims.get("role") not in (None, "authenticated"):
+        raise Unauthorized("Token is not a signed-in user's")
+    try:
+        therapist_id = UUID(str(claims["sub"]))
+    except ValueError as exc:
+        raise Unauthorized("Token subject is not a user id") from exc
+    return Therapist(id=therapist_id, claims={**claims, "role": "authenticated"})
+
+
+def secrets_match(presented: str | None, expected: str) -> bool:
+    """Constant-time comparison of a presented secret with the expected one."""
+    if presented is None:
+        return False
+    return hmac.compare_digest(presented.encode(), expected.encode())

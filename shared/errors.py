@@ -1,0 +1,96 @@
+"""Exceptions the sync service raises; the HTTP layer maps each to a status and code."""
+
+from __future__ import annotations
+
+
+class SyncError(Exception):
+    """Base class of every error this project answers with."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidRequest(SyncError):
+    """The request body or its headers do not match the contract."""
+
+    status = 400
+    code = "invalid_request"
+
+
+class Unauthorized(SyncError):
+    """The bearer token or webhook secret is missing, forged, expired or for another audience."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(SyncError):
+    """The client belongs to another therapist."""
+
+    status = 403
+    code = "forbidden"
+
+
+class ClientNotFound(SyncError):
+    """The client is in neither project."""
+
+    status = 404
+    code = "client_not_found"
+
+
+class MethodNotAllowed(SyncError):
+    """The function takes another HTTP method."""
+
+    status = 405
+    code = "method_not_allowed"
+
+
+class EmailConflict(SyncError):
+    """Another Project A client already has the email of the client being synced."""
+
+    status = 409
+    code = "email_conflict"
+
+
+class ClientArchived(SyncError):
+    """The client was deleted in Project B and is archived in Project A."""
+
+    status = 409
+    code = "client_archived"
+
+
+class IdempotencyKeyReused(SyncError):
+    """The idempotency key was already used for a session with other details."""
+
+    status = 422
+    code = "idempotency_key_reused"
+
+
+class PayloadTooLarge(SyncError):
+    """The body is over the size limit."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(SyncError):
+    """The body is not JSON."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class UpstreamUnavailable(SyncError):
+    """A project could not be reached, or kept failing, after the retries."""
+
+    status = 503
+    code = "upstream_unavailable"
+
+
+class ConcurrentSyncRace(Exception):
+    """Another request inserted the same client first; re-read and go on (retried, never answered)."""

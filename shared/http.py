@@ -1,0 +1,147 @@
+"""HTTP adapters: functions-framework (Flask) and API Gateway HTTP API v2 events over one request type."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from shared.errors import (
+    InvalidRequest,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    SyncError,
+    UnsupportedMediaType,
+    UpstreamUnavailable,
+)
+from shared.logs import log_event
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """What a handler needs of a request, whatever carried it; header names are lower-case."""
+
+    method: str
+    headers: Mapping[str, str]
+    body: bytes
+    declared_length: int | None = None
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def from_flask(request: Any, max_body_bytes: int) -> HttpRequest:
+    """A Flask request; a body declared larger than the limit is not read at all."""
+    headers = {key.lower(): value for key, value in request.headers.items()}
+    declared = request.content_length
+    body = b"" if declared is not None and declared > max_body_bytes else request.get_data(cache=False)
+    return HttpRequest(method=request.method.upper(), headers=headers, body=body, declared_length=declared)
+
+
+def to_flask(response: HttpResponse) -> tuple[str, int, dict[str, str]]:
+    return (
+        json.dumps(response.body, default=str),
+        response.status,
+        {"Content-Type": "application/json", **response.headers},
+    )
+
+
+def from_lambda(event: Mapping[str, Any]) -> HttpRequest:
+    """An API Gateway HTTP API (payload format 2.0) or Lambda function URL event."""
+    headers = {str(key).lower(): str(value) for key, value in (event.get("headers") or {}).items()}
+    method = (event.get("requestContext") or {}).get("http", {}).get("method") or event.get("httpMethod") or ""
+    raw = event.get("body") or ""
+    try:
+        body = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode()
+    except ValueError:
+        body = b"\x00"  # undecodable: fails JSON parsing below with a 400
+    return HttpRequest(method=method.upper(), headers=headers, body=body)
+
+
+def to_lambda(response: HttpResponse) -> dict[str, Any]:
+    return {
+        "statusCode": response.status,
+        "headers": {"Content-Type": "application/json", **response.headers},
+        "body": json.dumps(response.body, default=str),
+        "isBase64Encoded": False,
+    }
+
+
+def require_json_post(request: HttpRequest, max_body_bytes: int) -> None:
+    """405, 413 and 415 checks, in that order, before anything reads the body."""
+    if request.method != "POST":
+        raise MethodNotAllowed("Use POST", allow="POST")
+    size = max(len(request.body), request.declared_length or 0)
+    if size > max_body_bytes:
+        raise PayloadTooLarge(f"The body is over {max_body_bytes // 1024} KiB")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise UnsupportedMediaType("Content-Type must be application/json")
+
+
+def parse_body(request: HttpRequest, model: type[M]) -> M:
+    """The body as `model`; 400 naming every bad field."""
+    try:
+        return model.model_validate_json(request.body)
+    except ValidationError as exc:
+        raise InvalidRequest(_describe(exc), fields=_fields(exc)) from None
+
+
+def _fields(exc: ValidationError) -> list[str]:
+    names = []
+    for error in exc.errors():
+        if error["type"] in ("json_invalid", "model_type"):
+            continue
+        name = ".".join(str(part) for part in error["loc"]) or "body"
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _describe(exc: ValidationError) -> str:
+    errors = exc.errors()
+    if any(error["type"] == "json_invalid" for error in errors):
+        return "The body is not valid JSON"
+    if any(error["type"] == "model_type" for error in errors):
+        return "The body must be a JSON object"
+    parts = []
+    for error in errors:
+        name = ".".join(str(part) for part in error["loc"]) or "body"
+        message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+        parts.append(f"{name}: {message}")
+    return "Invalid fields: " + "; ".join(parts)
+
+
+def error_response(exc: SyncError, retry_after_seconds: int) -> HttpResponse:
+    body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if "fields" in exc.details:
+        body["fields"] = exc.details["fields"]
+    headers: dict[str, str] = {}
+    if isinstance(exc, MethodNotAllowed):
+        headers["Allow"] = str(exc.details.get("allow", "POST"))
+    if isinstance(exc, UpstreamUnavailable):
+        headers["Retry-After"] = str(retry_after_seconds)
+    return HttpResponse(status=exc.status, body={"error": body}, headers=headers)
+
+
+def answer(function: str, handle: Callable[[], HttpResponse], retry_after_seconds: int) -> HttpResponse:
+    """Run a handler; known errors become their JSON answer, anything else a 500 without a trace."""
+    try:
+        return handle()
+    except SyncError as exc:
+        log_event("request_refused", function=function, status=exc.status, error_code=exc.code)
+        return error_response(exc, retry_after_seconds)
+    except Exception as exc:
+        log_event("request_failed", logging.ERROR, function=function, error_type=type(exc).__name__)
+        return HttpResponse(500, {"error": {"code": "internal_error", "message": "Internal error"}})

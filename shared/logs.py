@@ -1,0 +1,41 @@
+"""One JSON line per step. Only allow-listed fields are written: never a token, key or email."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+_ALLOWED_FIELDS = frozenset(
+    {
+        "client_id",
+        "therapist_id",
+        "session_id",
+        "other_client_id",
+        "outcome",
+        "attempt",
+        "error_code",
+        "error_type",
+        "status",
+        "event_type",
+        "table",
+        "function",
+        "queued",
+    }
+)
+
+_logger = logging.getLogger("client_sync")
+if not _logger.handlers:
+    _handler = logging.StreamHandler(sys.stdout)
+    _handler.setFormatter(logging.Formatter("%(message)s"))
+    _logger.addHandler(_handler)
+    _logger.setLevel(logging.INFO)
+    _logger.propagate = False
+
+
+def log_event(event: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Write `event` with the allowed `fields`; anything else is dropped, not masked."""
+    record = {"level": logging.getLevelName(level).lower(), "event": event}
+    record.update({key: str(value) for key, value in fields.items() if key in _ALLOWED_FIELDS and value is not None})
+    _logger.log(level, json.dumps(record))

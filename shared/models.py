@@ -1,0 +1,101 @@
+"""pydantic models of every input and of the rows that move between the projects."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")]
+IdempotencyKeyHeader: TypeAdapter[str] = TypeAdapter(IdempotencyKey)
+
+
+class CreateSessionRequest(BaseModel):
+    """The body of create_session. The therapist comes from the token, so it is not a field."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    client_id: UUID
+    starts_at: AwareDatetime
+    duration_minutes: int = Field(default=50, ge=1, le=600)
+    notes: str | None = Field(default=None, max_length=10_000)
+
+
+class Therapist(BaseModel):
+    """The verified caller: its id is the token's `sub`; claims go to Postgres as PostgREST sends them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+    claims: dict[str, Any]
+
+
+class SourceClient(BaseModel):
+    """A client as Project B has it: the profile with the email of its auth user."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+    name: str | None = None
+    email: str | None = None
+    age: int | None = None
+    gender_identity: str | None = None
+    avatar_url: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class ClientRow(BaseModel):
+    """The Project A `clients` columns a sync writes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+    full_name: str
+    email: str | None
+    notes: str
+    therapist_id: UUID | None
+    source_attributes: dict[str, Any]
+    source_updated_at: datetime | None
+
+
+class Session(BaseModel):
+    """A booked session, as create_session answers it."""
+
+    id: UUID
+    client_id: UUID
+    therapist_id: UUID
+    starts_at: datetime
+    duration_minutes: int
+    status: str
+    notes: str | None
+    created_at: datetime
+
+
+UNNAMED_CLIENT = "Unnamed client"
+
+
+def client_row_from_source(source: SourceClient, therapist_id: UUID | None) -> ClientRow:
+    """The mapping of the design document: same id, name, email, a note of what Project B knew."""
+    details = []
+    if source.age is not None:
+        details.append(f"Age: {source.age}")
+    if source.gender_identity:
+        details.append(f"Gender: {source.gender_identity}")
+    notes = "Synced from Project B." + (" " + ", ".join(details) if details else "")
+    name = (source.name or "").strip()
+    return ClientRow(
+        id=source.id,
+        full_name=name or UNNAMED_CLIENT,
+        email=source.email.strip() if source.email and source.email.strip() else None,
+        notes=notes,
+        therapist_id=therapist_id,
+        source_attributes={
+            "age": source.age,
+            "gender_identity": source.gender_identity,
+            "avatar_url": source.avatar_url,
+        },
+        source_updated_at=source.updated_at,
+    )

@@ -1,0 +1,116 @@
+"""Project A: books sessions as the therapist and writes synced clients as the service role."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from shared.config import Settings
+from shared.errors import ConcurrentSyncRace, EmailConflict
+from shared.models import ClientRow, CreateSessionRequest, Therapist
+from shared.stores.pools import get_pool
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
+
+EMAIL_UNIQUE_CONSTRAINT = "clients_email_unique"
+CLIENTS_PKEY = "clients_pkey"
+
+_INSERT_SYNCED_CLIENT = """
+insert into public.clients
+  (id, full_name, email, notes, therapist_id, status, synced_from,
+   source_attributes, source_updated_at, last_synced_at)
+values (%(id)s, %(full_name)s, %(email)s, %(notes)s, %(therapist_id)s, 'active', 'project_b',
+        %(source_attributes)s, %(source_updated_at)s, now())
+on conflict (id) do nothing
+returning id
+"""
+
+# What PostgREST does before it runs a request: the role and the verified claims, for this transaction only.
+_ACT_AS_THERAPIST = "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)"
+
+_CREATE_SESSION = "select public.create_session(%s, %s, %s, %s, %s)"
+
+_EMAIL_HOLDER = "select id from public.clients where lower(email) = lower(%s)"
+
+
+@dataclass(frozen=True)
+class Booking:
+    """What public.create_session answered, and whether this call inserted the client."""
+
+    outcome: str
+    session: dict[str, Any] | None
+    client_inserted: bool
+
+
+class ProjectAStore:
+    """Project A over a direct Postgres connection."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.project_a_db_url is None:
+            raise RuntimeError("PROJECT_A_DB_URL is not set")
+        self._settings = settings
+        self._conninfo = settings.project_a_db_url.get_secret_value()
+
+    def _pool(self) -> ConnectionPool:
+        return get_pool("project_a", self._conninfo, self._settings)
+
+    def book_session(
+        self,
+        therapist: Therapist,
+        request: CreateSessionRequest,
+        idempotency_key: str | None,
+        new_client: ClientRow | None = None,
+    ) -> Booking:
+        """One transaction, one round trip: insert the synced client if given, then book as the therapist."""
+        with self._pool().connection() as conn:
+            try:
+                with conn.pipeline(), conn.transaction():
+                    inserted = conn.execute(_INSERT_SYNCED_CLIENT, _client_params(new_client)) if new_client else None
+                    conn.execute(_ACT_AS_THERAPIST, (json.dumps(therapist.claims, default=str),))
+                    booked = conn.execute(
+                        _CREATE_SESSION,
+                        (
+                            request.client_id,
+                            request.starts_at,
+                            request.duration_minutes,
+                            request.notes,
+                            idempotency_key,
+                        ),
+                    )
+            except psycopg.errors.UniqueViolation as exc:
+                if new_client is None:
+                    raise
+                raise self._classify_duplicate(conn, exc, new_client) from exc
+            result = booked.fetchone()[0]
+            client_inserted = bool(inserted and inserted.fetchone())
+        return Booking(outcome=result["outcome"], session=result.get("session"), client_inserted=client_inserted)
+
+    def _classify_duplicate(
+        self, conn: psycopg.Connection, exc: psycopg.errors.UniqueViolation, client: ClientRow
+    ) -> Exception:
+        """The insert race (same id) is retried; an email held by another client is a conflict."""
+        constraint = exc.diag.constraint_name
+        if constraint == CLIENTS_PKEY:
+            return ConcurrentSyncRace(str(client.id))
+        if constraint == EMAIL_UNIQUE_CONSTRAINT and client.email:
+            row = conn.execute(_EMAIL_HOLDER, (client.email,)).fetchone()
+            conn.commit()
+            if row is None or row[0] == client.id:
+                # Two requests inserting the same client can collide on the email index before the id.
+                return ConcurrentSyncRace(str(client.id))
+            return EmailConflict(
+                f"Another Project A client ({row[0]}) already has this client's email; nothing was written",
+                other_client_id=str(row[0]),
+            )
+        return exc
+
+
+def _client_params(client: ClientRow) -> dict[str, Any]:
+    params = client.model_dump()
+    params["source_attributes"] = Jsonb(params["source_attributes"])
+    return params
