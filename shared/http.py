@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -22,6 +23,22 @@ from shared.errors import (
 from shared.logs import log_event
 
 M = TypeVar("M", bound=BaseModel)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def functions_framework_http(function: F) -> F:
+    """`@functions_framework.http` when functions-framework serves the file; nothing on Lambda.
+
+    functions-framework imports itself before it loads a function's source, so the check is exact,
+    and a Lambda cold start does not pay for importing Flask and the framework.
+    """
+    if "functions_framework" not in sys.modules:
+        return function
+    import functions_framework
+
+    return functions_framework.http(function)
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,22 @@ _ALLOWED_FIELDS = frozenset(
     }
 )
 
+
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is at the time (Lambda and test capture both swap it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 _logger = logging.getLogger("client_sync")
 if not _logger.handlers:
-    _handler = logging.StreamHandler(sys.stdout)
+    _handler = _StdoutHandler()
     _handler.setFormatter(logging.Formatter("%(message)s"))
     _logger.addHandler(_handler)
     _logger.setLevel(logging.INFO)

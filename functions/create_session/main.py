@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import functions_framework
-
 from shared.auth import verify_access_token
 from shared.config import get_settings
 from shared.errors import InvalidRequest
@@ -15,6 +13,7 @@ from shared.http import (
     answer,
     from_flask,
     from_lambda,
+    functions_framework_http,
     parse_body,
     require_json_post,
     to_flask,
@@ -49,7 +48,7 @@ def _idempotency_key(value: str | None) -> str | None:
         ) from None
 
 
-@functions_framework.http
+@functions_framework_http
 def create_session(request: Any) -> tuple[str, int, dict[str, str]]:
     settings = get_settings()
     return to_flask(

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
+
+import psycopg
 
 from shared.config import Settings
 
@@ -50,6 +54,20 @@ def get_pool(name: str, conninfo: str, settings: Settings, *, options: str = "")
             )
             _pools[key] = pool
     return pool
+
+
+@contextmanager
+def pooled_connection(pool: ConnectionPool) -> Iterator[Connection]:
+    """A connection of `pool`; when one turns out dead, the idle ones are checked too before the retry."""
+    conn: Connection | None = None
+    try:
+        with pool.connection() as conn:
+            yield conn
+    except psycopg.OperationalError:
+        if conn is not None and conn.broken:
+            # A failover or pooler restart kills every pooled connection at once.
+            pool.check()
+        raise
 
 
 def close_pools() -> None:

@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 from shared.config import Settings
 from shared.errors import ConcurrentSyncRace, EmailConflict
 from shared.models import ClientRow, CreateSessionRequest, Therapist
-from shared.stores.pools import get_pool
+from shared.stores.pools import get_pool, pooled_connection
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
@@ -67,7 +67,7 @@ class ProjectAStore:
         new_client: ClientRow | None = None,
     ) -> Booking:
         """One transaction, one round trip: insert the synced client if given, then book as the therapist."""
-        with self._pool().connection() as conn:
+        with pooled_connection(self._pool()) as conn:
             try:
                 with conn.pipeline(), conn.transaction():
                     inserted = conn.execute(_INSERT_SYNCED_CLIENT, _client_params(new_client)) if new_client else None

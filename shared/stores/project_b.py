@@ -8,7 +8,7 @@ from psycopg.rows import dict_row
 
 from shared.config import Settings
 from shared.models import SourceClient
-from shared.stores.pools import get_pool
+from shared.stores.pools import get_pool, pooled_connection
 
 _CLIENT_SOURCE = """
 select id, name, email, age, gender_identity, avatar_url, created_at, updated_at
@@ -33,6 +33,6 @@ class ProjectBStore:
             self._settings,
             options=f"-c statement_timeout={self._settings.project_b_statement_timeout_ms}",
         )
-        with pool.connection() as conn:
+        with pooled_connection(pool) as conn:
             row = conn.cursor(row_factory=dict_row).execute(_CLIENT_SOURCE, (client_id,)).fetchone()
         return SourceClient.model_validate(row) if row else None

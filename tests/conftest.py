@@ -1,0 +1,124 @@
+"""The test stack: a real Postgres (embedded, or TEST_DATABASE_URL) with both projects migrated."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+
+from devtools.localdb import LocalProjects, prepare_projects, start_server
+from devtools.tokens import sign_access_token
+from shared.config import get_settings
+from shared.stores.pools import close_pools
+from shared.sync import default_service
+from tests.random_refs import random_suffix
+
+JWT_SECRET = secrets.token_urlsafe(48)
+
+_TEST_ENV = {
+    "PROJECT_A_JWT_SECRET": JWT_SECRET,
+    "RETRY_MAX_WAIT_SECONDS": "0.05",
+    "DB_POOL_TIMEOUT_SECONDS": "5",
+    "DB_POOL_MAX_SIZE": "10",
+}
+
+
+def reset_configuration() -> None:
+    """Forget cached settings, services and pools so the next call reads the environment again."""
+    close_pools()
+    default_service.cache_clear()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def projects() -> Iterator[LocalProjects]:
+    server_url = start_server()
+    local = prepare_projects(server_url, prefix=f"test_{random_suffix()}_")
+    previous = {key: os.environ.get(key) for key in [*_TEST_ENV, "PROJECT_A_DB_URL", "PROJECT_B_DB_URL"]}
+    os.environ.update(_TEST_ENV, PROJECT_A_DB_URL=local.project_a_url, PROJECT_B_DB_URL=local.project_b_url)
+    reset_configuration()
+    yield local
+    reset_configuration()
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def reconfigure(projects: LocalProjects, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Change settings for one test (environment names as keys); restored afterwards."""
+
+    def apply(**env: str) -> None:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        reset_configuration()
+
+    yield apply
+    monkeypatch.undo()
+    reset_configuration()
+
+
+@dataclass
+class Databases:
+    """Superuser connections to both projects, for arranging and checking rows."""
+
+    a: psycopg.Connection
+    b: psycopg.Connection
+
+    def count(self, project: str, table: str, where: str = "true", params: tuple[Any, ...] = ()) -> int:
+        conn = self.a if project == "a" else self.b
+        return conn.execute(f"select count(*) from {table} where {where}", params).fetchone()[0]
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "a.clients": self.count("a", "public.clients"),
+            "a.sessions": self.count("a", "public.sessions"),
+            "b.profiles": self.count("b", "public.profiles"),
+            "b.users": self.count("b", "auth.users"),
+        }
+
+    def add_project_b_client(self, client_id: Any, name: str | None, email: str | None, **profile: Any) -> None:
+        self.b.execute("insert into auth.users (id, email) values (%s, %s)", (client_id, email))
+        self.b.execute(
+            "insert into public.profiles (id, name, age, gender_identity, avatar_url) values (%s, %s, %s, %s, %s)",
+            (client_id, name, profile.get("age"), profile.get("gender_identity"), profile.get("avatar_url")),
+        )
+
+    def add_project_a_client(self, client_id: Any, therapist_id: Any, name: str, email: str | None = None) -> None:
+        self.a.execute(
+            "insert into public.clients (id, full_name, email, therapist_id) values (%s, %s, %s, %s)",
+            (client_id, name, email, therapist_id),
+        )
+
+    def client(self, client_id: Any) -> dict[str, Any] | None:
+        from psycopg.rows import dict_row
+
+        return (
+            self.a.cursor(row_factory=dict_row)
+            .execute("select * from public.clients where id = %s", (client_id,))
+            .fetchone()
+        )
+
+
+@pytest.fixture
+def db(projects: LocalProjects) -> Iterator[Databases]:
+    with (
+        psycopg.connect(projects.project_a_url, autocommit=True) as a,
+        psycopg.connect(projects.project_b_url, autocommit=True) as b,
+    ):
+        yield Databases(a=a, b=b)
+
+
+@pytest.fixture
+def token() -> Callable[..., str]:
+    def make(therapist_id: Any, **options: Any) -> str:
+        return sign_access_token(options.pop("secret", JWT_SECRET), therapist_id, **options)
+
+    return make

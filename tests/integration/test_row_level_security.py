@@ -1,0 +1,92 @@
+"""The migrations' roles and row level security, as PostgREST would meet them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.conftest import Databases
+from tests.integration.test_create_session import OTHER_THERAPIST, THERAPIST
+from tests.random_refs import random_email, random_name
+
+
+def as_therapist(conn: psycopg.Connection, therapist_id: uuid.UUID) -> None:
+    conn.execute(
+        "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+        (json.dumps({"sub": str(therapist_id), "role": "authenticated"}),),
+    )
+
+
+@pytest.fixture
+def two_clients(db: Databases) -> tuple[uuid.UUID, uuid.UUID]:
+    mine, theirs = uuid.uuid4(), uuid.uuid4()
+    db.add_project_a_client(mine, THERAPIST, random_name("Mine"))
+    db.add_project_a_client(theirs, OTHER_THERAPIST, random_name("Theirs"))
+    return mine, theirs
+
+
+def test_a_therapist_sees_only_their_own_clients(projects: Any, two_clients: tuple[uuid.UUID, uuid.UUID]) -> None:
+    mine, theirs = two_clients
+    with psycopg.connect(projects.project_a_url) as conn:
+        as_therapist(conn, THERAPIST)
+        visible = {
+            row[0] for row in conn.execute("select id from public.clients where id = any(%s)", ([mine, theirs],))
+        }
+    assert visible == {mine}
+
+
+def test_a_therapist_cannot_insert_a_session_for_another_therapists_client(
+    projects: Any, two_clients: tuple[uuid.UUID, uuid.UUID]
+) -> None:
+    _, theirs = two_clients
+    with psycopg.connect(projects.project_a_url) as conn:
+        as_therapist(conn, THERAPIST)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(
+                "insert into public.sessions (client_id, therapist_id, starts_at) values (%s, %s, now())",
+                (theirs, THERAPIST),
+            )
+
+
+def test_a_therapist_cannot_book_in_another_therapists_name(
+    projects: Any, two_clients: tuple[uuid.UUID, uuid.UUID]
+) -> None:
+    mine, _ = two_clients
+    with psycopg.connect(projects.project_a_url) as conn:
+        as_therapist(conn, THERAPIST)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(
+                "insert into public.sessions (client_id, therapist_id, starts_at) values (%s, %s, now())",
+                (mine, OTHER_THERAPIST),
+            )
+
+
+def test_anon_reads_nothing_and_cannot_book(projects: Any, two_clients: tuple[uuid.UUID, uuid.UUID]) -> None:
+    with psycopg.connect(projects.project_a_url) as conn:
+        conn.execute("set local role anon")
+        assert conn.execute("select count(*) from public.clients").fetchone()[0] == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select public.create_session(%s, now())", (two_clients[0],))
+
+
+def test_only_the_service_role_reads_client_source_in_project_b(projects: Any, db: Databases) -> None:
+    client_id = uuid.uuid4()
+    db.add_project_b_client(client_id, random_name(), random_email())
+    with psycopg.connect(projects.project_b_url) as conn:
+        as_therapist(conn, client_id)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select * from public.client_source(%s)", (client_id,))
+    with psycopg.connect(projects.project_b_url) as conn:
+        conn.execute("set local role service_role")
+        assert conn.execute("select id from public.client_source(%s)", (client_id,)).fetchone()[0] == client_id
+
+
+def test_migrations_apply_once(projects: Any) -> None:
+    from shared.migrations import apply_migrations
+
+    assert apply_migrations(projects.project_a_url, "project_a") == []
+    assert apply_migrations(projects.project_b_url, "project_b") == []

@@ -1,0 +1,47 @@
+"""Token verification and secret comparison, without network or database."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from devtools.tokens import sign_access_token
+from shared.auth import bearer_token, secrets_match, verify_access_token
+from shared.config import Settings
+from shared.errors import Unauthorized
+
+SECRET = "unit-test-secret-that-is-long-enough-for-hs256"
+SETTINGS = Settings(project_a_jwt_secret=SECRET)
+
+
+def test_valid_token_gives_the_therapist_from_sub() -> None:
+    therapist = uuid.uuid4()
+    result = verify_access_token(f"Bearer {sign_access_token(SECRET, therapist)}", SETTINGS)
+    assert result.id == therapist
+    assert result.claims["role"] == "authenticated"
+
+
+@pytest.mark.parametrize("header", [None, "", "Bearer", "Token abc", "Bearer  "])
+def test_malformed_authorization_headers(header: str | None) -> None:
+    with pytest.raises(Unauthorized):
+        bearer_token(header)
+
+
+def test_leeway_is_bounded() -> None:
+    token = sign_access_token(SECRET, uuid.uuid4(), expires_in=-(SETTINGS.jwt_leeway_seconds + 5))
+    with pytest.raises(Unauthorized, match="expired"):
+        verify_access_token(f"Bearer {token}", SETTINGS)
+
+
+def test_without_a_secret_hs256_is_refused() -> None:
+    token = sign_access_token(SECRET, uuid.uuid4())
+    with pytest.raises(Unauthorized):
+        verify_access_token(f"Bearer {token}", Settings())
+
+
+def test_secrets_match() -> None:
+    assert secrets_match("abc", "abc")
+    assert not secrets_match("abd", "abc")
+    assert not secrets_match(None, "abc")
+    assert not secrets_match("", "abc")
