@@ -86,6 +86,15 @@ def verify_access_token(authorization: str | None, settings: Settings) -> Therap
     return Therapist(id=therapist_id, claims={**claims, "role": "authenticated"})
 
 
+def verify_webhook_secret(authorization: str | None, settings: Settings) -> None:
+    """Project B's webhook presents `Authorization: Bearer <PROJECT_B_WEBHOOK_SECRET>`."""
+    if settings.project_b_webhook_secret is None:
+        raise Unauthorized("The webhook secret is not configured")
+    presented = bearer_token(authorization)
+    if not secrets_match(presented, settings.project_b_webhook_secret.get_secret_value()):
+        raise Unauthorized("Wrong webhook secret")
+
+
 def secrets_match(presented: str | None, expected: str) -> bool:
     """Constant-time comparison of a presented secret with the expected one."""
     if presented is None:

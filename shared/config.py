@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(default=5, ge=1)
 
     max_body_bytes: int = 64 * 1024
+    webhook_max_body_bytes: int = 1024 * 1024
+
+    project_b_webhook_secret: SecretStr | None = None
+    sync_retry_queue_url: str | None = None
 
 
 @lru_cache(maxsize=1)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
 
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")]
 IdempotencyKeyHeader: TypeAdapter[str] = TypeAdapter(IdempotencyKey)
@@ -56,7 +56,6 @@ class ClientRow(BaseModel):
     full_name: str
     email: str | None
     notes: str
-    therapist_id: UUID | None
     source_attributes: dict[str, Any]
     source_updated_at: datetime | None
 
@@ -74,10 +73,50 @@ class Session(BaseModel):
     created_at: datetime
 
 
+class WebhookRecord(BaseModel):
+    """A row in a webhook payload: only its id is trusted; the sync re-reads the rest from Project B."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: UUID
+
+
+class WebhookEvent(BaseModel):
+    """The payload of a Supabase database webhook."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    type: Literal["INSERT", "UPDATE", "DELETE"]
+    table: str = Field(min_length=1)
+    schema_name: str = Field(alias="schema", min_length=1)
+    record: WebhookRecord | None
+    old_record: WebhookRecord | None
+
+    @model_validator(mode="after")
+    def _rows_match_the_type(self) -> WebhookEvent:
+        if self.type == "DELETE" and self.old_record is None:
+            raise ValueError("a DELETE event needs old_record")
+        if self.type != "DELETE" and self.record is None:
+            raise ValueError(f"an {self.type} event needs record")
+        return self
+
+    @property
+    def source(self) -> str:
+        return f"{self.schema_name}.{self.table}"
+
+    @property
+    def client_id(self) -> UUID:
+        row = self.record if self.record is not None else self.old_record
+        assert row is not None  # guaranteed by the validator
+        return row.id
+
+
+SyncOutcome = Literal["inserted", "updated", "unchanged", "archived", "conflict"]
+
 UNNAMED_CLIENT = "Unnamed client"
 
 
-def client_row_from_source(source: SourceClient, therapist_id: UUID | None) -> ClientRow:
+def client_row_from_source(source: SourceClient) -> ClientRow:
     """The mapping of the design document: same id, name, email, a note of what Project B knew."""
     details = []
     if source.age is not None:
@@ -91,7 +130,6 @@ def client_row_from_source(source: SourceClient, therapist_id: UUID | None) -> C
         full_name=name or UNNAMED_CLIENT,
         email=source.email.strip() if source.email and source.email.strip() else None,
         notes=notes,
-        therapist_id=therapist_id,
         source_attributes={
             "age": source.age,
             "gender_identity": source.gender_identity,

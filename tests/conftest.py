@@ -19,9 +19,11 @@ from shared.sync import default_service
 from tests.random_refs import random_suffix
 
 JWT_SECRET = secrets.token_urlsafe(48)
+WEBHOOK_SECRET = secrets.token_urlsafe(32)
 
 _TEST_ENV = {
     "PROJECT_A_JWT_SECRET": JWT_SECRET,
+    "PROJECT_B_WEBHOOK_SECRET": WEBHOOK_SECRET,
     "RETRY_MAX_WAIT_SECONDS": "0.05",
     "DB_POOL_TIMEOUT_SECONDS": "5",
     "DB_POOL_MAX_SIZE": "10",
@@ -95,6 +97,15 @@ class Databases:
         self.a.execute(
             "insert into public.clients (id, full_name, email, therapist_id) values (%s, %s, %s, %s)",
             (client_id, name, email, therapist_id),
+        )
+
+    def source(self, client_id: Any) -> dict[str, Any] | None:
+        from psycopg.rows import dict_row
+
+        return (
+            self.b.cursor(row_factory=dict_row)
+            .execute("select * from public.client_source(%s)", (client_id,))
+            .fetchone()
         )
 
     def client(self, client_id: Any) -> dict[str, Any] | None:

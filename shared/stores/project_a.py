@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -20,13 +22,37 @@ if TYPE_CHECKING:
 EMAIL_UNIQUE_CONSTRAINT = "clients_email_unique"
 CLIENTS_PKEY = "clients_pkey"
 
-_INSERT_SYNCED_CLIENT = """
-insert into public.clients
+# Synced fields follow Project B; notes (after the insert), phone, date_of_birth and therapist_id
+# belong to Project A and are never touched here. An older state never overwrites a newer one, and
+# a state equal to the stored one writes nothing. Answers one row: inserted, updated, or none.
+_UPSERT_SYNCED_CLIENT = """
+insert into public.clients as c
   (id, full_name, email, notes, therapist_id, status, synced_from,
    source_attributes, source_updated_at, last_synced_at)
-values (%(id)s, %(full_name)s, %(email)s, %(notes)s, %(therapist_id)s, 'active', 'project_b',
+values (%(id)s, %(full_name)s, %(email)s, %(notes)s, null, 'active', 'project_b',
         %(source_attributes)s, %(source_updated_at)s, now())
-on conflict (id) do nothing
+on conflict (id) do update set
+  full_name = excluded.full_name,
+  email = excluded.email,
+  source_attributes = excluded.source_attributes,
+  source_updated_at = excluded.source_updated_at,
+  last_synced_at = excluded.last_synced_at,
+  status = 'active',
+  synced_from = 'project_b',
+  updated_at = now()
+where (c.source_updated_at is null or c.source_updated_at < excluded.source_updated_at)
+  and (c.full_name, c.email, c.source_attributes, c.status, c.synced_from)
+      is distinct from (excluded.full_name, excluded.email, excluded.source_attributes, 'active', 'project_b')
+returning case when c.xmax = 0 then 'inserted' else 'updated' end as outcome
+"""
+
+# A client Project B no longer has is archived, never deleted: its sessions stay. Only when what
+# was stored is older than the read that found the profile gone.
+_ARCHIVE_SYNCED_CLIENT = """
+update public.clients
+   set status = 'archived', last_synced_at = now(), updated_at = now()
+ where id = %s and synced_from = 'project_b' and status = 'active'
+   and (source_updated_at is null or source_updated_at < %s)
 returning id
 """
 
@@ -66,11 +92,14 @@ class ProjectAStore:
         idempotency_key: str | None,
         new_client: ClientRow | None = None,
     ) -> Booking:
-        """One transaction, one round trip: insert the synced client if given, then book as the therapist."""
+        """One transaction, one round trip: upsert the synced client if given, then book as the therapist.
+
+        An unclaimed client (synced before anyone booked it) becomes this therapist's in public.create_session.
+        """
         with pooled_connection(self._pool()) as conn:
             try:
                 with conn.pipeline(), conn.transaction():
-                    inserted = conn.execute(_INSERT_SYNCED_CLIENT, _client_params(new_client)) if new_client else None
+                    upserted = conn.execute(_UPSERT_SYNCED_CLIENT, _client_params(new_client)) if new_client else None
                     conn.execute(_ACT_AS_THERAPIST, (json.dumps(therapist.claims, default=str),))
                     booked = conn.execute(
                         _CREATE_SESSION,
@@ -87,8 +116,29 @@ class ProjectAStore:
                     raise
                 raise self._classify_duplicate(conn, exc, new_client) from exc
             result = booked.fetchone()[0]
-            client_inserted = bool(inserted and inserted.fetchone())
-        return Booking(outcome=result["outcome"], session=result.get("session"), client_inserted=client_inserted)
+            upsert_row = upserted.fetchone() if upserted else None
+        return Booking(
+            outcome=result["outcome"],
+            session=result.get("session"),
+            client_inserted=bool(upsert_row and upsert_row[0] == "inserted"),
+        )
+
+    def upsert_synced_client(self, client: ClientRow) -> str:
+        """Write Project B's state of a client: 'inserted', 'updated' or 'unchanged' (same or older state)."""
+        with pooled_connection(self._pool()) as conn:
+            try:
+                row = conn.execute(_UPSERT_SYNCED_CLIENT, _client_params(client)).fetchone()
+                conn.commit()
+            except psycopg.errors.UniqueViolation as exc:
+                conn.rollback()
+                raise self._classify_duplicate(conn, exc, client) from exc
+        return row[0] if row else "unchanged"
+
+    def archive_synced_client(self, client_id: UUID, observed_at: datetime) -> str:
+        """Archive a client Project B no longer has: 'archived', or 'unchanged' when there is nothing to do."""
+        with pooled_connection(self._pool()) as conn:
+            row = conn.execute(_ARCHIVE_SYNCED_CLIENT, (client_id, observed_at)).fetchone()
+        return "archived" if row else "unchanged"
 
     def _classify_duplicate(
         self, conn: psycopg.Connection, exc: psycopg.errors.UniqueViolation, client: ClientRow

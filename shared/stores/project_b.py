@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from psycopg.rows import dict_row
@@ -10,10 +12,21 @@ from shared.config import Settings
 from shared.models import SourceClient
 from shared.stores.pools import get_pool, pooled_connection
 
+# One row always: the client (or nulls when Project B has no such profile) and when B was read.
 _CLIENT_SOURCE = """
-select id, name, email, age, gender_identity, avatar_url, created_at, updated_at
-  from public.client_source(%s)
+select statement_timestamp() as observed_at,
+       s.id, s.name, s.email, s.age, s.gender_identity, s.avatar_url, s.created_at, s.updated_at
+  from (select 1) as one
+  left join public.client_source(%s) as s on true
 """
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """Project B's client as read at `observed_at` (Project B's clock); None when it has no profile."""
+
+    client: SourceClient | None
+    observed_at: datetime
 
 
 class ProjectBStore:
@@ -25,8 +38,8 @@ class ProjectBStore:
         self._settings = settings
         self._conninfo = settings.project_b_db_url.get_secret_value()
 
-    def fetch_client(self, client_id: UUID) -> SourceClient | None:
-        """The client's current profile and email, or None when Project B has no such profile."""
+    def read_client(self, client_id: UUID) -> SourceState:
+        """The client's current profile and email, and the time Project B answered."""
         pool = get_pool(
             "project_b",
             self._conninfo,
@@ -35,4 +48,5 @@ class ProjectBStore:
         )
         with pooled_connection(pool) as conn:
             row = conn.cursor(row_factory=dict_row).execute(_CLIENT_SOURCE, (client_id,)).fetchone()
-        return SourceClient.model_validate(row) if row else None
+        observed_at = row.pop("observed_at")
+        return SourceState(SourceClient.model_validate(row) if row["id"] else None, observed_at)

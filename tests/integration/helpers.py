@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,3 +29,19 @@ def lambda_event(name: str, *, body: Any = None, headers: dict[str, str] | None 
         event["body"] = body if isinstance(body, str) else json.dumps(body)
     event["headers"].update(headers or {})
     return event
+
+
+@contextmanager
+def serve_function(name: str) -> Iterator[str]:
+    """functions/<name>/main.py served over real HTTP on loopback (a random port); yields its URL."""
+    from werkzeug.serving import make_server
+
+    app = functions_framework.create_app(target=name, source=str(ROOT / "functions" / name / "main.py"))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)

@@ -10,8 +10,6 @@ from pydantic import ValidationError
 
 from shared.models import CreateSessionRequest, SourceClient, client_row_from_source
 
-THERAPIST = uuid.uuid4()
-
 
 def source(**changes: object) -> SourceClient:
     fields = {
@@ -28,12 +26,11 @@ def source(**changes: object) -> SourceClient:
 
 def test_mapping_keeps_the_id_and_follows_the_design_document() -> None:
     client = source()
-    row = client_row_from_source(client, THERAPIST)
+    row = client_row_from_source(client)
     assert row.id == client.id
     assert row.full_name == "Jane Doe"
     assert row.email == "jane@example.com"
     assert row.notes == "Synced from Project B. Age: 35, Gender: female"
-    assert row.therapist_id == THERAPIST
     assert row.source_attributes == {"age": 35, "gender_identity": "female", "avatar_url": "https://example.com/a.png"}
     assert row.source_updated_at == datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -48,11 +45,11 @@ def test_mapping_keeps_the_id_and_follows_the_design_document() -> None:
     ],
 )
 def test_notes_leave_out_missing_parts(age: int | None, gender: str | None, notes: str) -> None:
-    assert client_row_from_source(source(age=age, gender_identity=gender), None).notes == notes
+    assert client_row_from_source(source(age=age, gender_identity=gender)).notes == notes
 
 
 def test_blank_name_and_email_are_handled() -> None:
-    row = client_row_from_source(source(name="   ", email="  "), None)
+    row = client_row_from_source(source(name="   ", email="  "))
     assert row.full_name == "Unnamed client"
     assert row.email is None
 

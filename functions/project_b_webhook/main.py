@@ -1,0 +1,50 @@
+"""project_b_webhook: Project B's database webhook; syncs the changed client into Project A."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.auth import verify_webhook_secret
+from shared.config import get_settings
+from shared.http import (
+    HttpRequest,
+    HttpResponse,
+    answer,
+    from_flask,
+    from_lambda,
+    functions_framework_http,
+    parse_body,
+    require_json_post,
+    to_flask,
+    to_lambda,
+)
+from shared.models import WebhookEvent
+from shared.sync import default_service
+
+
+def handle(request: HttpRequest) -> HttpResponse:
+    settings = get_settings()
+    require_json_post(request, settings.webhook_max_body_bytes)
+    verify_webhook_secret(request.headers.get("authorization"), settings)
+    event = parse_body(request, WebhookEvent)
+    result = default_service().handle_webhook_event(event, request.body.decode())
+    if result.sync is None:
+        return HttpResponse(202, {"queued": True})
+    return HttpResponse(200, {"outcome": result.sync.outcome, "client_id": str(result.sync.client_id)})
+
+
+@functions_framework_http
+def project_b_webhook(request: Any) -> tuple[str, int, dict[str, str]]:
+    settings = get_settings()
+    return to_flask(
+        answer(
+            "project_b_webhook",
+            lambda: handle(from_flask(request, settings.webhook_max_body_bytes)),
+            settings.retry_after_seconds,
+        )
+    )
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = get_settings()
+    return to_lambda(answer("project_b_webhook", lambda: handle(from_lambda(event)), settings.retry_after_seconds))

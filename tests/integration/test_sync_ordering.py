@@ -1,0 +1,69 @@
+"""Out-of-order safety of the synced-client upsert and the archive, at the store (the SQL itself)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shared.config import get_settings
+from shared.errors import EmailConflict
+from shared.models import SourceClient, client_row_from_source
+from shared.stores.project_a import ProjectAStore
+from tests.conftest import Databases
+from tests.random_refs import random_email
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(projects: Any) -> ProjectAStore:
+    return ProjectAStore(get_settings())
+
+
+def state(client_id: uuid.UUID, name: str, at: datetime, email: str | None = None) -> Any:
+    return client_row_from_source(
+        SourceClient(id=client_id, name=name, email=email or f"{client_id.hex}@example.test", updated_at=at)
+    )
+
+
+def test_an_older_state_sent_after_a_newer_one_is_ignored(store: ProjectAStore, db: Databases) -> None:
+    client_id = uuid.uuid4()
+    assert store.upsert_synced_client(state(client_id, "Newest", T0 + timedelta(seconds=2))) == "inserted"
+    assert store.upsert_synced_client(state(client_id, "Older", T0 + timedelta(seconds=1))) == "unchanged"
+    assert store.upsert_synced_client(state(client_id, "Oldest", T0)) == "unchanged"
+    row = db.client(client_id)
+    assert row["full_name"] == "Newest"
+    assert row["source_updated_at"] == T0 + timedelta(seconds=2)
+
+
+def test_a_newer_state_replaces_an_older_one(store: ProjectAStore, db: Databases) -> None:
+    client_id = uuid.uuid4()
+    store.upsert_synced_client(state(client_id, "First", T0))
+    assert store.upsert_synced_client(state(client_id, "Second", T0 + timedelta(seconds=1))) == "updated"
+    assert db.client(client_id)["full_name"] == "Second"
+
+
+def test_an_archive_observed_before_the_stored_state_is_ignored(store: ProjectAStore, db: Databases) -> None:
+    client_id = uuid.uuid4()
+    store.upsert_synced_client(state(client_id, "Back Again", T0 + timedelta(seconds=5)))
+    assert store.archive_synced_client(client_id, T0 + timedelta(seconds=4)) == "unchanged"
+    assert db.client(client_id)["status"] == "active"
+    assert store.archive_synced_client(client_id, T0 + timedelta(seconds=6)) == "archived"
+    assert db.client(client_id)["status"] == "archived"
+
+
+def test_clients_of_project_a_alone_are_never_archived(store: ProjectAStore, db: Databases) -> None:
+    client_id = uuid.uuid4()
+    db.add_project_a_client(client_id, uuid.uuid4(), "Local Only")
+    assert store.archive_synced_client(client_id, T0 + timedelta(days=3650)) == "unchanged"
+    assert db.client(client_id)["status"] == "active"
+
+
+def test_email_of_another_client_is_a_conflict_not_a_race(store: ProjectAStore, db: Databases) -> None:
+    email = random_email()
+    store.upsert_synced_client(state(uuid.uuid4(), "Holder", T0, email))
+    with pytest.raises(EmailConflict):
+        store.upsert_synced_client(state(uuid.uuid4(), "Newcomer", T0, email.upper()))

@@ -1,0 +1,99 @@
+"""When Project A stays unavailable, the event goes whole to the SQS retry queue (moto) and replays cleanly."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from shared.models import WebhookEvent
+from shared.sync import default_service
+from tests.conftest import Databases
+from tests.integration.helpers import function_client
+from tests.integration.test_create_session_faults import UNREACHABLE
+from tests.integration.test_project_b_webhook import assert_matches_project_b, deliver, payload
+from tests.random_refs import random_name
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        yield boto3.client("sqs", region_name="eu-west-1")
+
+
+@pytest.fixture
+def queue_url(aws: Any) -> str:
+    return aws.create_queue(QueueName=f"sync-retry-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+
+
+def messages(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    return sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+    ).get("Messages", [])
+
+
+def test_event_is_queued_whole_when_project_a_is_down_and_its_replay_converges(
+    aws: Any, queue_url: str, reconfigure: Callable[..., None], db: Databases, projects: Any
+) -> None:
+    client_id = uuid.uuid4()
+    db.add_project_b_client(client_id, random_name(), f"{client_id.hex}@example.test")
+    body = json.dumps(payload("INSERT", client_id, name="whatever the trigger sent"))
+    reconfigure(
+        PROJECT_A_DB_URL=UNREACHABLE, SYNC_RETRY_QUEUE_URL=queue_url, DB_POOL_TIMEOUT_SECONDS="0.3", RETRY_ATTEMPTS="2"
+    )
+
+    response = deliver(function_client("project_b_webhook"), body)
+
+    assert response.status_code == 202
+    assert response.json == {"queued": True}
+    queued = messages(aws, queue_url)
+    assert len(queued) == 1
+    assert queued[0]["Body"] == body
+    assert queued[0]["MessageAttributes"]["source"]["StringValue"] == "project_b_webhook"
+    assert db.client(client_id) is None
+
+    reconfigure(PROJECT_A_DB_URL=projects.project_a_url)
+    replay = default_service().apply_webhook_event(WebhookEvent.model_validate_json(queued[0]["Body"]))
+    assert replay.outcome == "inserted"
+    assert_matches_project_b(db, client_id)
+    again = default_service().apply_webhook_event(WebhookEvent.model_validate_json(queued[0]["Body"]))
+    assert again.outcome == "unchanged"
+
+
+def test_without_a_queue_an_unavailable_project_is_503(reconfigure: Callable[..., None], db: Databases) -> None:
+    client_id = uuid.uuid4()
+    db.add_project_b_client(client_id, random_name(), f"{client_id.hex}@example.test")
+    reconfigure(PROJECT_A_DB_URL=UNREACHABLE, DB_POOL_TIMEOUT_SECONDS="0.3", RETRY_ATTEMPTS="2")
+
+    response = deliver(function_client("project_b_webhook"), payload("INSERT", client_id))
+
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "upstream_unavailable"
+    assert "Retry-After" in response.headers
+
+
+def test_when_the_queue_refuses_too_the_answer_is_503(
+    aws: Any, reconfigure: Callable[..., None], db: Databases
+) -> None:
+    client_id = uuid.uuid4()
+    db.add_project_b_client(client_id, random_name(), f"{client_id.hex}@example.test")
+    missing_queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/no-such-queue"
+    reconfigure(
+        PROJECT_A_DB_URL=UNREACHABLE,
+        SYNC_RETRY_QUEUE_URL=missing_queue,
+        DB_POOL_TIMEOUT_SECONDS="0.3",
+        RETRY_ATTEMPTS="2",
+    )
+    response = deliver(function_client("project_b_webhook"), payload("INSERT", client_id))
+    assert response.status_code == 503
