@@ -66,10 +66,15 @@ class ProjectAStore:
         idempotency_key: str | None,
         new_client: ClientRow | None = None,
     ) -> Booking:
-        """One transaction, one round trip: insert the synced client if given, then book as the therapist."""
+        """One transaction, one round trip: insert the synced client if given, then book as the therapist.
+
+        The statements are pipelined on an autocommit connection: all are sent before any answer is awaited,
+        and up to the pipeline's single Sync they form one implicit transaction, so the role and claims set
+        here end with it and any error undoes all of it.
+        """
         with pooled_connection(self._pool()) as conn:
             try:
-                with conn.pipeline(), conn.transaction():
+                with conn.pipeline():
                     inserted = conn.execute(_INSERT_SYNCED_CLIENT, _client_params(new_client)) if new_client else None
                     conn.execute(_ACT_AS_THERAPIST, (json.dumps(therapist.claims, default=str),))
                     booked = conn.execute(
@@ -99,7 +104,6 @@ class ProjectAStore:
             return ConcurrentSyncRace(str(client.id))
         if constraint == EMAIL_UNIQUE_CONSTRAINT and client.email:
             row = conn.execute(_EMAIL_HOLDER, (client.email,)).fetchone()
-            conn.commit()
             if row is None or row[0] == client.id:
                 # Two requests inserting the same client can collide on the email index before the id.
                 return ConcurrentSyncRace(str(client.id))
