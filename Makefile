@@ -5,7 +5,6 @@ PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
 export PYTHONPATH := $(CURDIR)
-export XDG_RUNTIME_DIR ?= /tmp
 
 .PHONY: dev test lint bench clean
 

@@ -31,9 +31,10 @@ def start_server(data_dir: Path | None = None) -> str:
 
     import pgserver
 
-    directory = data_dir or Path(tempfile.mkdtemp(prefix="pg-"))
-    directory.mkdir(parents=True, exist_ok=True)
-    return pgserver.get_server(directory, cleanup_mode="stop").get_uri()
+    if data_dir is None:  # a throwaway server: deleted, data and all, when this process exits
+        return pgserver.get_server(Path(tempfile.mkdtemp(prefix="pg-")), cleanup_mode="delete").get_uri()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return pgserver.get_server(data_dir, cleanup_mode="stop").get_uri()
 
 
 def database_url(server_url: str, name: str) -> str:
@@ -55,8 +56,8 @@ def prepare_projects(server_url: str, *, prefix: str = "", seed: bool = False, r
     """Create `{prefix}project_a` and `{prefix}project_b`, migrate them, and load the sample data if asked."""
     project_a = create_database(server_url, f"{prefix}project_a", recreate=recreate)
     project_b = create_database(server_url, f"{prefix}project_b", recreate=recreate)
-    apply_migrations(project_a, "project_a")
-    apply_migrations(project_b, "project_b")
+    apply_migrations(project_a, "project_a", local=True)
+    apply_migrations(project_b, "project_b", local=True)
     if seed:
         load_seed(project_a, "project_a")
         load_seed(project_b, "project_b")

@@ -37,9 +37,10 @@ def bearer_token(authorization: str | None) -> str:
 def _signing_key(token: str, header: dict[str, Any], settings: Settings) -> tuple[Any, list[str]]:
     algorithm = header.get("alg")
     if algorithm == "HS256":
-        if settings.project_a_jwt_secret is None:
+        secret = settings.project_a_jwt_secret.get_secret_value() if settings.project_a_jwt_secret else ""
+        if not secret:
             raise Unauthorized("HS256 tokens are not accepted here")
-        return settings.project_a_jwt_secret.get_secret_value(), ["HS256"]
+        return secret, ["HS256"]
     if algorithm in _ASYMMETRIC_ALGORITHMS:
         if not settings.project_a_jwks_url:
             raise Unauthorized("Asymmetric tokens are not accepted here")
@@ -75,7 +76,7 @@ def verify_access_token(authorization: str | None, settings: Settings) -> Therap
         raise Unauthorized("Token expired") from exc
     except jwt.InvalidAudienceError as exc:
         raise Unauthorized("Token is for another audience") from exc
-    except jwt.InvalidTokenError as exc:
+    except jwt.PyJWTError as exc:
         raise Unauthorized("Invalid token") from exc
     if claims.get("role") not in (None, "authenticated"):
         raise Unauthorized("Token is not a signed-in user's")

@@ -24,11 +24,14 @@ class Settings(BaseSettings):
 
     db_pool_max_size: int = Field(default=10, ge=1, le=100)
     db_connect_timeout_seconds: float = Field(default=3.0, gt=0)
-    db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_pool_timeout_seconds: float = Field(default=2.0, gt=0)
     project_b_statement_timeout_ms: int = Field(default=3000, ge=100)
 
-    retry_attempts: int = Field(default=4, ge=1, le=10)
+    retry_attempts: int = Field(default=3, ge=1, le=10)
     retry_max_wait_seconds: float = Field(default=1.0, ge=0)
+    # Each step (a read of Project B, a write to Project A) stops retrying after this long, so that
+    # a request ends with its own 503 well inside API Gateway's 30 s.
+    retry_budget_seconds: float = Field(default=8.0, gt=0)
     retry_after_seconds: int = Field(default=5, ge=1)
 
     max_body_bytes: int = 64 * 1024

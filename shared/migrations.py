@@ -29,8 +29,11 @@ def migration_files(project: Project, *, local: bool) -> list[Path]:
     return [path for folder in folders for path in sorted((MIGRATIONS_DIR / folder).glob("[0-9]*.sql"))]
 
 
-def apply_migrations(conninfo: str, project: Project, *, local: bool = True) -> list[str]:
-    """Apply what has not been applied yet, each file in its own transaction; returns the names applied."""
+def apply_migrations(conninfo: str, project: Project, *, local: bool) -> list[str]:
+    """Apply what has not been applied yet, each file in its own transaction; returns the names applied.
+
+    `local=True` adds migrations/local (roles and auth as Supabase has them): never on a Supabase project.
+    """
     applied_now: list[str] = []
     with psycopg.connect(conninfo, autocommit=True) as conn:
         # One runner at a time per database; the lock goes with the session.
@@ -55,3 +58,23 @@ def load_seed(conninfo: str, project: Project) -> None:
     """Load the sample data of `project` (idempotent: the seed files upsert)."""
     with psycopg.connect(conninfo) as conn:
         conn.execute((SEED_DIR / f"{project}.sql").read_text())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m shared.migrations project_a|project_b` applies to the database of PROJECT_A/B_DB_URL."""
+    import os
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0] not in ("project_a", "project_b"):
+        raise SystemExit("usage: python -m shared.migrations project_a|project_b")
+    project: Project = args[0]  # type: ignore[assignment]
+    url = os.environ.get(f"{project.upper()}_DB_URL")
+    if not url:
+        raise SystemExit(f"{project.upper()}_DB_URL is not set")
+    for name in apply_migrations(url, project, local=False) or ["nothing to apply"]:
+        print(name)
+
+
+if __name__ == "__main__":
+    main()

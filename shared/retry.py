@@ -6,7 +6,14 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import psycopg
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
 
 from shared.config import Settings
 from shared.errors import ConcurrentSyncRace, UpstreamUnavailable
@@ -37,7 +44,7 @@ def call_with_retries(settings: Settings, what: str, func: Callable[[], T], **lo
         )
 
     retrying = Retrying(
-        stop=stop_after_attempt(settings.retry_attempts),
+        stop=stop_after_attempt(settings.retry_attempts) | stop_after_delay(settings.retry_budget_seconds),
         wait=wait_random_exponential(multiplier=0.05, max=settings.retry_max_wait_seconds),
         retry=retry_if_exception(is_transient),
         before_sleep=log_retry,

@@ -12,10 +12,21 @@ create table if not exists public.profiles (
 
 alter table public.profiles enable row level security;
 
-create policy profiles_self_select on public.profiles for select to authenticated
-  using (id = auth.uid());
-create policy profiles_self_update on public.profiles for update to authenticated
-  using (id = auth.uid()) with check (id = auth.uid());
+-- Project B's own policies; created only where the project does not have them yet.
+do $$
+begin
+  if not exists (select 1 from pg_policies where schemaname = 'public' and tablename = 'profiles'
+                 and policyname = 'profiles_self_select') then
+    create policy profiles_self_select on public.profiles for select to authenticated
+      using (id = auth.uid());
+  end if;
+  if not exists (select 1 from pg_policies where schemaname = 'public' and tablename = 'profiles'
+                 and policyname = 'profiles_self_update') then
+    create policy profiles_self_update on public.profiles for update to authenticated
+      using (id = auth.uid()) with check (id = auth.uid());
+  end if;
+end
+$$;
 
 -- Profile and email in one query, for the sync. The service role only.
 -- updated_at is the later of the two rows, so an email change counts as a newer state.

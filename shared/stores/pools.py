@@ -22,7 +22,6 @@ _lock = threading.Lock()
 def _act_as_service_role(conn: Connection) -> None:
     # Supabase's direct connection user may do anything; the sync needs only the service role's rights.
     conn.execute("set role service_role")
-    conn.commit()
 
 
 def get_pool(name: str, conninfo: str, settings: Settings, *, options: str = "") -> ConnectionPool:
@@ -44,7 +43,10 @@ def get_pool(name: str, conninfo: str, settings: Settings, *, options: str = "")
                 timeout=settings.db_pool_timeout_seconds,
                 configure=_act_as_service_role,
                 # prepare_threshold=None: Supabase's transaction pooler cannot keep prepared statements.
+                # autocommit: a lone statement is one round trip (no BEGIN/COMMIT), and a pipeline's
+                # statements up to its one Sync run as one implicit transaction.
                 kwargs={
+                    "autocommit": True,
                     "connect_timeout": max(1, round(settings.db_connect_timeout_seconds)),
                     "prepare_threshold": None,
                     "application_name": f"client-sync-{name}",

@@ -94,11 +94,14 @@ class ProjectAStore:
     ) -> Booking:
         """One transaction, one round trip: upsert the synced client if given, then book as the therapist.
 
-        An unclaimed client (synced before anyone booked it) becomes this therapist's in public.create_session.
+        The statements are pipelined on an autocommit connection: all are sent before any answer is awaited,
+        and up to the pipeline's single Sync they form one implicit transaction, so the role and claims set
+        here end with it and any error undoes all of it. An unclaimed client (synced before anyone booked it)
+        becomes this therapist's in public.create_session.
         """
         with pooled_connection(self._pool()) as conn:
             try:
-                with conn.pipeline(), conn.transaction():
+                with conn.pipeline():
                     upserted = conn.execute(_UPSERT_SYNCED_CLIENT, _client_params(new_client)) if new_client else None
                     conn.execute(_ACT_AS_THERAPIST, (json.dumps(therapist.claims, default=str),))
                     booked = conn.execute(
@@ -128,9 +131,7 @@ class ProjectAStore:
         with pooled_connection(self._pool()) as conn:
             try:
                 row = conn.execute(_UPSERT_SYNCED_CLIENT, _client_params(client)).fetchone()
-                conn.commit()
             except psycopg.errors.UniqueViolation as exc:
-                conn.rollback()
                 raise self._classify_duplicate(conn, exc, client) from exc
         return row[0] if row else "unchanged"
 
@@ -149,7 +150,6 @@ class ProjectAStore:
             return ConcurrentSyncRace(str(client.id))
         if constraint == EMAIL_UNIQUE_CONSTRAINT and client.email:
             row = conn.execute(_EMAIL_HOLDER, (client.email,)).fetchone()
-            conn.commit()
             if row is None or row[0] == client.id:
                 # Two requests inserting the same client can collide on the email index before the id.
                 return ConcurrentSyncRace(str(client.id))

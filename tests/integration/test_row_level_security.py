@@ -88,5 +88,5 @@ def test_only_the_service_role_reads_client_source_in_project_b(projects: Any, d
 def test_migrations_apply_once(projects: Any) -> None:
     from shared.migrations import apply_migrations
 
-    assert apply_migrations(projects.project_a_url, "project_a") == []
-    assert apply_migrations(projects.project_b_url, "project_b") == []
+    assert apply_migrations(projects.project_a_url, "project_a", local=True) == []
+    assert apply_migrations(projects.project_b_url, "project_b", local=True) == []

@@ -45,3 +45,9 @@ def test_secrets_match() -> None:
     assert not secrets_match("abd", "abc")
     assert not secrets_match(None, "abc")
     assert not secrets_match("", "abc")
+
+
+def test_an_empty_secret_refuses_hs256_with_401_not_500() -> None:
+    token = sign_access_token(SECRET, uuid.uuid4())
+    with pytest.raises(Unauthorized):
+        verify_access_token(f"Bearer {token}", Settings(project_a_jwt_secret=""))
