@@ -36,6 +36,7 @@ DEV_DIR = ROOT / ".dev"
 PGDATA = DEV_DIR / "pgdata"
 ENV_FILE = DEV_DIR / "env"
 JWT_SECRET_FILE = DEV_DIR / "jwt_secret"
+WEBHOOK_SECRET_FILE = DEV_DIR / "webhook_secret"
 BIN = Path(sys.executable).parent
 
 HOST = "127.0.0.1"
@@ -90,7 +91,25 @@ def function(name: str, port: int) -> Service:
 
 # Everything `make dev` serves, in start order (later: sync_client on 8082, project_b_webhook on 8083,
 # the local SQS and the relay). Stopped in reverse order.
-SERVICES: tuple[Service, ...] = (function("create_session", 8081),)
+SQS_PORT = 8085
+# moto's server stands in for SQS; its queues live in moto's default account.
+SQS_ENDPOINT = f"http://{HOST}:{SQS_PORT}"
+RETRY_QUEUE_URL = f"{SQS_ENDPOINT}/123456789012/client-sync-retry"
+AWS_ENV = {
+    "AWS_ENDPOINT_URL_SQS": SQS_ENDPOINT,
+    "AWS_ACCESS_KEY_ID": "dev",
+    "AWS_SECRET_ACCESS_KEY": "dev",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+SERVICES: tuple[Service, ...] = (
+    Service("local_sqs", (str(BIN / "moto_server"), "-H", HOST, "-p", str(SQS_PORT)), port=SQS_PORT),
+    function("create_session", 8081),
+    function("project_b_webhook", 8083),
+    # Sends what Project B's database webhook queued (devtools/webhook_relay.py), as pg_net does.
+    Service("webhook_relay", (sys.executable, "-m", "devtools.webhook_relay")),
+)
+WEBHOOK_URL = next(service.url for service in SERVICES if service.name == "project_b_webhook")
 
 
 class Stop(BaseException):
@@ -171,14 +190,14 @@ def as_url(conninfo: str) -> str:
     return f"postgresql://{credentials}{address}/{dbname}{query}"
 
 
-def jwt_secret() -> str:
-    """The secret of .dev/jwt_secret, created on the first run so that tokens outlive a restart."""
-    if JWT_SECRET_FILE.exists():
-        secret = JWT_SECRET_FILE.read_text().strip()
+def kept_secret(path: Path) -> str:
+    """The secret kept in `path`, created on the first run so that it outlives a restart."""
+    if path.exists():
+        secret = path.read_text().strip()
         if secret:
             return secret
     secret = secrets.token_urlsafe(48)
-    _write_private(JWT_SECRET_FILE, secret + "\n")
+    _write_private(path, secret + "\n")
     return secret
 
 
@@ -314,6 +333,29 @@ def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
         os.killpg(process.pid, signum)
 
 
+def install_webhook(project_b_url: str, webhook_secret: str) -> None:
+    """Project B's database webhook, pointed at the local project_b_webhook."""
+    import psycopg
+
+    with psycopg.connect(project_b_url, autocommit=True) as conn:
+        conn.execute("select private.install_client_sync_webhook(%s, %s)", (WEBHOOK_URL, webhook_secret))
+    say(f"Project B's database webhook posts to {WEBHOOK_URL}")
+
+
+def create_retry_queue(env: Mapping[str, str]) -> None:
+    import boto3
+
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=SQS_ENDPOINT,
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+    url = sqs.create_queue(QueueName=RETRY_QUEUE_URL.rsplit("/", 1)[1])["QueueUrl"]
+    say(f"Retry queue {url}")
+
+
 def _curl(body: str) -> str:
     return (
         '  curl -sS -i -X POST "$CREATE_SESSION_URL" \\\n'
@@ -322,7 +364,18 @@ def _curl(body: str) -> str:
     )
 
 
+def _psql() -> str:
+    """The psql that comes with pgserver, so that nothing needs installing."""
+    import pgserver
+
+    path = Path(pgserver.__file__).parent / "pginstall" / "bin" / "psql"
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(ROOT))
+    return str(path)
+
+
 def print_usage() -> None:
+    psql = _psql()
     lines = [
         "",
         f"Ready. Settings and a 12-hour token of therapist {DEV_THERAPIST_ID} are in .dev/env:",
@@ -338,6 +391,12 @@ def print_usage() -> None:
             f'{{"client_id": "{JANE_DOE}", "starts_at": "2030-01-16T10:00:00+00:00", '
             '"duration_minutes": 60, "notes": "Intake"}'
         ),
+        "",
+        "  # Proactive sync: a new client in Project B shows up in Project A through the database webhook",
+        f'  {psql} "$PROJECT_B_DB_URL" -c "with u as (insert into auth.users (email)',
+        "    values ('ada@example.com') returning id) insert into public.profiles (id, name, age) select id, 'Ada',",
+        '    30 from u"',
+        f'  {psql} "$PROJECT_A_DB_URL" -c "select id, full_name, email, status from clients order by created_at"',
         "",
         "Serving: " + ", ".join(f"{service.name} {service.url}" for service in SERVICES if service.url),
         "Ctrl-C stops everything.",
@@ -357,7 +416,9 @@ def run() -> None:
         projects = prepare_projects(server_url, seed=True)
         say("Databases project_a and project_b migrated, sample data loaded")
 
-        secret = jwt_secret()
+        secret = kept_secret(JWT_SECRET_FILE)
+        webhook_secret = kept_secret(WEBHOOK_SECRET_FILE)
+        install_webhook(projects.project_b_url, webhook_secret)
         project_a_url, project_b_url = as_url(projects.project_a_url), as_url(projects.project_b_url)
         env = {
             **os.environ,
@@ -366,17 +427,25 @@ def run() -> None:
             "PROJECT_A_DB_URL": project_a_url,
             "PROJECT_B_DB_URL": project_b_url,
             "PROJECT_A_JWT_SECRET": secret,
+            "PROJECT_B_WEBHOOK_SECRET": webhook_secret,
+            "SYNC_RETRY_QUEUE_URL": RETRY_QUEUE_URL,
+            **AWS_ENV,
         }
         for service in SERVICES:
             with signals.held():
                 running = start_service(service, env)
                 started.append(running)
             wait_until_ready(running)
+            if service.name == "local_sqs":
+                create_retry_queue(env)
 
         env_values = {"PROJECT_A_DB_URL": project_a_url, "PROJECT_B_DB_URL": project_b_url}
         for service in SERVICES:
             if service.url_variable and service.url:
                 env_values[service.url_variable] = service.url
+        env_values["PROJECT_B_WEBHOOK_SECRET"] = webhook_secret
+        env_values["SYNC_RETRY_QUEUE_URL"] = RETRY_QUEUE_URL
+        env_values["AWS_ENDPOINT_URL_SQS"] = SQS_ENDPOINT
         env_values["PROJECT_A_JWT_SECRET"] = secret
         env_values["DEV_THERAPIST_ID"] = DEV_THERAPIST_ID
         env_values["DEV_THERAPIST_TOKEN"] = sign_access_token(

@@ -23,13 +23,14 @@ EMAIL_UNIQUE_CONSTRAINT = "clients_email_unique"
 CLIENTS_PKEY = "clients_pkey"
 
 # Synced fields follow Project B; notes (after the insert), phone, date_of_birth and therapist_id
-# belong to Project A and are never touched here. An older state never overwrites a newer one, and
+# belong to Project A and are never touched here (therapist_id is set on insert only when a booking
+# copies the client). An older state never overwrites a newer one, and
 # a state equal to the stored one writes nothing. Answers one row: inserted, updated, or none.
 _UPSERT_SYNCED_CLIENT = """
 insert into public.clients as c
   (id, full_name, email, notes, therapist_id, status, synced_from,
    source_attributes, source_updated_at, last_synced_at)
-values (%(id)s, %(full_name)s, %(email)s, %(notes)s, null, 'active', 'project_b',
+values (%(id)s, %(full_name)s, %(email)s, %(notes)s, %(therapist_id)s, 'active', 'project_b',
         %(source_attributes)s, %(source_updated_at)s, now())
 on conflict (id) do update set
   full_name = excluded.full_name,
@@ -102,7 +103,11 @@ class ProjectAStore:
         with pooled_connection(self._pool()) as conn:
             try:
                 with conn.pipeline():
-                    upserted = conn.execute(_UPSERT_SYNCED_CLIENT, _client_params(new_client)) if new_client else None
+                    upserted = (
+                        conn.execute(_UPSERT_SYNCED_CLIENT, _client_params(new_client, therapist.id))
+                        if new_client
+                        else None
+                    )
                     conn.execute(_ACT_AS_THERAPIST, (json.dumps(therapist.claims, default=str),))
                     booked = conn.execute(
                         _CREATE_SESSION,
@@ -160,7 +165,8 @@ class ProjectAStore:
         return exc
 
 
-def _client_params(client: ClientRow) -> dict[str, Any]:
+def _client_params(client: ClientRow, therapist_id: UUID | None = None) -> dict[str, Any]:
     params = client.model_dump()
+    params["therapist_id"] = therapist_id
     params["source_attributes"] = Jsonb(params["source_attributes"])
     return params
