@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import functions_framework
@@ -20,6 +22,14 @@ def function_client(name: str) -> FlaskClient:
     """A test client of functions/<name>/main.py, loaded as functions-framework serves it."""
     app = functions_framework.create_app(target=name, source=str(ROOT / "functions" / name / "main.py"))
     return app.test_client()
+
+
+def function_module(name: str) -> ModuleType:
+    """functions/<name>/main.py imported under its own name, as the Lambda runtime imports a handler."""
+    spec = importlib.util.spec_from_file_location(f"{name}_main", ROOT / "functions" / name / "main.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def lambda_event(name: str, *, body: Any = None, headers: dict[str, str] | None = None) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import uuid
 from collections.abc import Callable
@@ -13,16 +12,13 @@ from typing import Any
 import pytest
 
 from tests.conftest import Databases
-from tests.integration.helpers import ROOT, lambda_event
+from tests.integration.helpers import function_module, lambda_event
 from tests.integration.test_create_session import STARTS_AT, THERAPIST, new_project_b_client
 
 
 @pytest.fixture(scope="module")
 def function() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("create_session_main", ROOT / "functions/create_session/main.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return function_module("create_session")
 
 
 def test_lambda_books_a_project_b_client(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import uuid
 from types import ModuleType
@@ -11,16 +10,13 @@ from typing import Any
 import pytest
 
 from tests.conftest import WEBHOOK_SECRET, Databases
-from tests.integration.helpers import ROOT, lambda_event
+from tests.integration.helpers import function_module, lambda_event
 from tests.integration.test_create_session import new_project_b_client
 
 
 @pytest.fixture(scope="module")
 def function() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("webhook_main", ROOT / "functions/project_b_webhook/main.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return function_module("project_b_webhook")
 
 
 def event_for(client_id: uuid.UUID, secret: str) -> dict[str, Any]:
