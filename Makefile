@@ -28,6 +28,7 @@ lint: $(READY)
 
 bench: $(READY)
 	$(PY) -m bench.create_session
+	$(PY) -m bench.project_b_webhook
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache .ruff_cache

@@ -11,6 +11,7 @@ import json
 import threading
 import urllib.error
 import urllib.request
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -47,12 +48,12 @@ class WebhookRelay:
     def __init__(self, project_b_url: str, *, workers: int = 8) -> None:
         self.project_b_url = project_b_url
         self.stopped = threading.Event()
-        self.delivered: list[tuple[int, int | None]] = []
+        self.statuses: Counter[int | None] = Counter()  # deliveries by HTTP status (None: no answer)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="relay")
 
     def _deliver(self, request: dict[str, Any]) -> None:
         status = send(request)
-        self.delivered.append((request["id"], status))
+        self.statuses[status] += 1
         print(
             json.dumps({"event": "webhook_delivered", "request_id": request["id"], "status": status}),
             flush=True,
@@ -68,14 +69,26 @@ class WebhookRelay:
                 return
 
     def run(self) -> None:
-        with psycopg.connect(self.project_b_url, autocommit=True) as conn:
+        try:
+            while not self.stopped.is_set():
+                try:
+                    self._listen()
+                except psycopg.OperationalError as exc:
+                    # Project B restarted or the connection dropped: what was queued meanwhile waits in
+                    # the table and is sent after the reconnect.
+                    print(json.dumps({"event": "relay_reconnecting", "error_type": type(exc).__name__}), flush=True)
+                    self.stopped.wait(1.0)
+        finally:
+            self._executor.shutdown(wait=True)
+
+    def _listen(self) -> None:
+        with psycopg.connect(self.project_b_url, autocommit=True, application_name="webhook-relay") as conn:
             conn.execute("listen net_http_request")
             self._drain(conn)
             while not self.stopped.is_set():
                 for _ in conn.notifies(timeout=0.5, stop_after=1):
                     break
                 self._drain(conn)
-        self._executor.shutdown(wait=True)
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, name="webhook-relay", daemon=True)

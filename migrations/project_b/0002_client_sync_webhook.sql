@@ -24,11 +24,47 @@ create or replace trigger profiles_advance_updated_at
   before insert or update on public.profiles
   for each row execute function private.advance_updated_at();
 
--- Only the email of auth.users is synced; sign-ins and other updates do not bump the version here.
-create or replace trigger users_email_advances_updated_at
-  before update of email on auth.users
+-- The profile row carries the version of the whole client, email included: an email change in
+-- auth.users advances its profile's updated_at too. Two rows with two clocks could not be ordered
+-- (an email change committed after a rename, but stamped before it, would look old).
+create or replace function private.email_change_advances_profile() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  update public.profiles set updated_at = updated_at where id = new.id;
+  return null;
+end;
+$$;
+
+create or replace trigger email_change_advances_profile
+  after update of email on auth.users
   for each row when (old.email is distinct from new.email)
-  execute function private.advance_updated_at();
+  execute function private.email_change_advances_profile();
+
+-- The version the sync compares is the profile's alone (see above).
+create or replace function public.client_source(p_id uuid)
+returns table (
+  id uuid,
+  name text,
+  email text,
+  age integer,
+  gender_identity text,
+  avatar_url text,
+  created_at timestamptz,
+  updated_at timestamptz
+)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select p.id, p.name, u.email, p.age, p.gender_identity, p.avatar_url, p.created_at, p.updated_at
+    from public.profiles p
+    join auth.users u on u.id = p.id
+   where p.id = p_id
+$$;
 
 -- Installs (or points elsewhere) the database webhook: the URL and secret are arguments, never
 -- written into a migration. Run it once per environment:

@@ -67,3 +67,43 @@ def test_email_of_another_client_is_a_conflict_not_a_race(store: ProjectAStore, 
     store.upsert_synced_client(state(uuid.uuid4(), "Holder", T0, email))
     with pytest.raises(EmailConflict):
         store.upsert_synced_client(state(uuid.uuid4(), "Newcomer", T0, email.upper()))
+
+
+def test_an_email_change_and_a_rename_at_once_both_reach_project_a(projects: Any, db: Databases) -> None:
+    """Both changes land on the profile row's version: the second writer waits for the first and is newer."""
+    import threading
+    import time
+
+    import psycopg
+
+    from shared.sync import default_service
+
+    client_id = uuid.uuid4()
+    db.add_project_b_client(client_id, "Before Rename", random_email("before"))
+    service = default_service()
+    assert service.sync_client(client_id).outcome == "inserted"
+    new_email = random_email("after")
+
+    with psycopg.connect(projects.project_b_url) as email_change:
+        email_change.execute("update auth.users set email = %s where id = %s", (new_email, client_id))
+        with psycopg.connect(projects.project_b_url, autocommit=True) as rename:
+            renamer = threading.Thread(
+                target=rename.execute,
+                args=("update public.profiles set name = 'After Rename' where id = %s", (client_id,)),
+            )
+            renamer.start()
+            deadline = time.monotonic() + 10
+            while not db.b.execute(
+                "select count(*) from pg_stat_activity where pid = %s and wait_event_type = 'Lock'",
+                (rename.info.backend_pid,),
+            ).fetchone()[0]:
+                assert time.monotonic() < deadline, "the rename did not wait for the email change"
+                time.sleep(0.01)
+            assert service.sync_client(client_id).outcome == "unchanged"  # nothing committed yet
+            email_change.commit()
+            renamer.join(timeout=10)
+
+    assert service.sync_client(client_id).outcome == "updated"
+    row, source = db.client(client_id), db.source(client_id)
+    assert (row["full_name"], row["email"]) == ("After Rename", new_email)
+    assert row["source_updated_at"] == source["updated_at"]

@@ -1,0 +1,129 @@
+"""Webhook events as Project B's trigger sends them, and N concurrent keep-alive senders POSTing them."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from uuid import UUID
+
+import psycopg
+
+from bench.load import LoadResult, post
+from bench.stack import add_clients
+from devtools.localdb import LocalProjects
+
+# What supabase_functions.http_request() builds (migrations/local/0002_database_webhooks.sql): whole rows as
+# jsonb. The CTEs share one snapshot, so `before` still sees the profiles as they were before `after` changed them.
+_UPDATE_EVENTS = """
+with before as (select p.id, to_jsonb(p) as row from public.profiles p where p.id = any(%(ids)s)),
+after as (
+  update public.profiles p set name = p.name || ' (renamed)' where p.id = any(%(ids)s)
+  returning p.id, to_jsonb(p) as row
+)
+select jsonb_build_object('old_record', before.row, 'record', after.row,
+                          'type', 'UPDATE', 'table', 'profiles', 'schema', 'public')::text
+  from after join before using (id)
+"""
+
+_INSERT_EVENTS = """
+select jsonb_build_object('old_record', null, 'record', to_jsonb(p),
+                          'type', 'INSERT', 'table', 'profiles', 'schema', 'public')::text
+  from public.profiles p where p.id = any(%(ids)s)
+"""
+
+# An outcome that writes nothing in Project A for an event that should have written.
+_NO_WRITE = frozenset({"unchanged", "conflict"})
+
+
+def update_events(projects: LocalProjects, count: int, owner: UUID) -> deque[bytes]:
+    """`count` clients in both projects whose profile then changed in Project B: UPDATE events that write."""
+    ids = add_clients(projects, count, synced_to=owner)
+    return _events(projects, _UPDATE_EVENTS, ids)
+
+
+def insert_events(projects: LocalProjects, count: int) -> deque[bytes]:
+    """`count` new clients only in Project B: INSERT events that write."""
+    return _events(projects, _INSERT_EVENTS, add_clients(projects, count))
+
+
+def _events(projects: LocalProjects, query: str, ids: list[UUID]) -> deque[bytes]:
+    with psycopg.connect(projects.project_b_url) as conn:
+        return deque(row[0].encode() for row in conn.execute(query, {"ids": ids}))
+
+
+def outcome_key(status: int, answer: bytes) -> str:
+    """'200 updated' for an applied event, else the status; what LoadResult.statuses counts."""
+    if status != 200:
+        return str(status)
+    try:
+        return f"200 {json.loads(answer).get('outcome')}"
+    except ValueError:
+        return "200 unreadable"
+
+
+def failures(result: LoadResult) -> int:
+    """Events not answered 200."""
+    return sum(n for key, n in result.statuses.items() if not key.startswith("200"))
+
+
+def without_write(result: LoadResult) -> int:
+    """Events answered 200 that wrote nothing in Project A."""
+    return sum(n for key, n in result.statuses.items() if key.split(" ")[-1] in _NO_WRITE)
+
+
+def run_senders(
+    connect: Callable[[], http.client.HTTPConnection],
+    secret: str,
+    events: deque[bytes],
+    *,
+    senders: int,
+    seconds: float,
+    warmup: float,
+) -> LoadResult:
+    """`senders` threads, each on its own keep-alive connection, POSTing each event once for `warmup` + `seconds`.
+
+    Like bench.load.run_load, but with webhook bodies and the bearer secret the trigger sends; an event is
+    taken by one sender only (deque.popleft is atomic), and running out of events ends the run (`exhausted`).
+    """
+    result = LoadResult()
+    lock = threading.Lock()
+    measure_from = time.monotonic() + warmup
+    deadline = measure_from + seconds
+    last_end = [measure_from]
+
+    def sender() -> None:
+        conn = connect()
+        try:
+            while (began := time.monotonic()) < deadline:
+                try:
+                    body = events.popleft()
+                except IndexError:
+                    with lock:
+                        result.exhausted = True
+                    return
+                try:
+                    key = outcome_key(*post(conn, secret, body))
+                except (OSError, http.client.HTTPException) as exc:
+                    key = type(exc).__name__
+                    conn.close()
+                    conn = connect()
+                ended = time.monotonic()
+                if began >= measure_from:
+                    with lock:
+                        result.latencies.append(ended - began)
+                        result.statuses[key] += 1
+                        last_end[0] = max(last_end[0], ended)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=sender, name=f"sender-{n}", daemon=True) for n in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=warmup + seconds + 30)
+    result.seconds = last_end[0] - measure_from
+    return result
