@@ -1,0 +1,1 @@
+"""Benchmarks: create_session against the design document's algorithm on the same local stack."""

@@ -1,0 +1,201 @@
+"""Benchmark create_session against the design document's algorithm: `python -m bench.create_session`.
+
+Both run as real functions-framework HTTP servers over the same fresh databases. Measured:
+round trips per request to each project (through counting proxies), then requests per second and
+latency with N concurrent keep-alive callers, for a client already in Project A and for a first sync.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+from types import FrameType
+from uuid import UUID, uuid4
+
+from bench.load import ClientIds, LoadResult, run_load
+from bench.report import Measurement, table, verdict, write_results
+from bench.roundtrips import RoundTripReport, measure_round_trips
+from bench.rtt_proxy import RttProxy
+from bench.stack import (
+    BASELINE,
+    CREATE_SESSION,
+    SERVER_ENV,
+    FunctionServer,
+    Implementation,
+    add_clients,
+    drop_projects,
+    fresh_projects,
+    function_server,
+    postgres_version,
+    start_postgres,
+)
+from devtools.localdb import LocalProjects
+from devtools.tokens import sign_access_token
+
+IMPLEMENTATIONS = (BASELINE, CREATE_SESSION)
+SYNCED_CLIENTS = 500
+ROUND_TRIP_REPEATS = 5
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.create_session", description=__doc__)
+    parser.add_argument("--callers", type=int, default=16, help="concurrent HTTP callers (default 16)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured time per run (default 10)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up time per run (default 2)")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="runs per case and implementation, alternating their order (default 2)"
+    )
+    parser.add_argument(
+        "--db-rtt-ms",
+        type=float,
+        default=0.0,
+        help="route the load runs through proxies adding this round trip time to every database round trip "
+        "(default 0: direct connections)",
+    )
+    parser.add_argument("--no-write", action="store_true", help="do not write bench/results/create_session.md")
+    parser.add_argument("--keep-logs", type=Path, help="keep the servers' logs in this directory")
+    args = parser.parse_args(argv)
+    if args.callers < 1 or not 0 < args.seconds <= 120 or not 0 <= args.warmup <= 60 or not 1 <= args.rounds <= 5:
+        parser.error("callers >= 1, 0 < seconds <= 120, 0 <= warmup <= 60 and 1 <= rounds <= 5")
+    if not 0 <= args.db_rtt_ms <= 100:
+        parser.error("0 <= db-rtt-ms <= 100")
+    return args
+
+
+def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(143)  # unwinds through every `finally`, so servers and databases are cleaned up
+
+
+def _progress(message: str) -> None:
+    print(f".. {message}", file=sys.stderr, flush=True)
+
+
+class _Bench:
+    """The stack of one benchmark run; everything it starts is registered on `stack`."""
+
+    def __init__(self, args: argparse.Namespace, stack: ExitStack) -> None:
+        self.args = args
+        self.stack = stack
+        if args.keep_logs:
+            args.keep_logs.mkdir(parents=True, exist_ok=True)
+            self.log_dir: Path = args.keep_logs
+        else:
+            self.log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+            stack.callback(shutil.rmtree, self.log_dir, ignore_errors=True)
+        self.server_url = start_postgres()
+        self.projects: LocalProjects = fresh_projects(self.server_url)
+        stack.callback(drop_projects, self.projects)
+        self.therapist = uuid4()
+        secret = secrets.token_urlsafe(48)
+        self.token = sign_access_token(secret, self.therapist, expires_in=3600)
+        self.env = {
+            "PROJECT_A_DB_URL": self.projects.project_a_url,
+            "PROJECT_B_DB_URL": self.projects.project_b_url,
+            "PROJECT_A_JWT_SECRET": secret,
+        }
+        self.synced = add_clients(self.projects, SYNCED_CLIENTS, synced_to=self.therapist)
+
+    def round_trips(self, implementation: Implementation) -> RoundTripReport:
+        unsynced = add_clients(self.projects, 2 + ROUND_TRIP_REPEATS)
+        return measure_round_trips(
+            implementation,
+            self.projects,
+            self.env,
+            self.token,
+            self.log_dir,
+            synced=self.synced,
+            unsynced=unsynced,
+            repeats=ROUND_TRIP_REPEATS,
+        )
+
+    def load_server(self, implementation: Implementation) -> FunctionServer:
+        """A server for the load runs, direct to the databases or through proxies adding --db-rtt-ms."""
+        env = dict(self.env)
+        if self.args.db_rtt_ms:
+            delay = self.args.db_rtt_ms / 1000
+            proxy_a = self.stack.enter_context(RttProxy(self.projects.project_a_url, delay_seconds=delay))
+            proxy_b = self.stack.enter_context(RttProxy(self.projects.project_b_url, delay_seconds=delay))
+            env.update(PROJECT_A_DB_URL=proxy_a.url(), PROJECT_B_DB_URL=proxy_b.url())
+        return self.stack.enter_context(function_server(implementation, env, self.log_dir, label="load"))
+
+    def load(self, server: FunctionServer, client_ids: ClientIds) -> LoadResult:
+        return run_load(
+            server.connection,
+            self.token,
+            client_ids,
+            callers=self.args.callers,
+            seconds=self.args.seconds,
+            warmup=self.args.warmup,
+        )
+
+    def first_sync_clients(self, synced_rate: float) -> list[UUID]:
+        """Enough new clients for a run as fast as the synced one (a first sync is never faster), plus margin."""
+        needed = synced_rate * (self.args.seconds + self.args.warmup) * 1.3 + 100 * self.args.callers
+        return add_clients(self.projects, min(200_000, math.ceil(needed)))
+
+
+def _measure(args: argparse.Namespace) -> tuple[dict[str, Measurement], str]:
+    with ExitStack() as stack:
+        _progress("starting Postgres and seeding the bench_ databases")
+        bench = _Bench(args, stack)
+        postgres = postgres_version(bench.server_url)
+        round_trips = {}
+        for implementation in IMPLEMENTATIONS:
+            _progress(f"counting round trips: {implementation.title}")
+            round_trips[implementation.key] = bench.round_trips(implementation)
+        servers = {implementation.key: bench.load_server(implementation) for implementation in IMPLEMENTATIONS}
+        runs: dict[tuple[str, str], list[LoadResult]] = {}
+        for case in ("synced", "first_sync"):
+            for round_number in range(args.rounds):
+                order = IMPLEMENTATIONS if round_number % 2 == 0 else IMPLEMENTATIONS[::-1]
+                for implementation in order:
+                    _progress(f"{args.callers} callers, {case}, round {round_number + 1}: {implementation.title}")
+                    if case == "synced":
+                        ids = ClientIds(bench.synced, cycle=True)
+                    else:
+                        rate = LoadResult.merged(runs[(implementation.key, "synced")]).per_second
+                        ids = ClientIds(bench.first_sync_clients(rate), cycle=False)
+                    result = bench.load(servers[implementation.key], ids)
+                    runs.setdefault((implementation.key, case), []).append(result)
+    measured = {
+        key: Measurement(
+            round_trips[key], LoadResult.merged(runs[(key, "synced")]), LoadResult.merged(runs[(key, "first_sync")])
+        )
+        for key in (BASELINE.key, CREATE_SESSION.key)
+    }
+    return measured, postgres
+
+
+def run(args: argparse.Namespace) -> str:
+    measured, postgres = _measure(args)
+    baseline, ours = measured[BASELINE.key], measured[CREATE_SESSION.key]
+    body = table(baseline, ours, args.callers) + "\n\n" + verdict(baseline, ours) + "\n"
+    if not args.no_write:
+        network = f"{args.db_rtt_ms:g} ms added per database round trip" if args.db_rtt_ms else "direct connections"
+        settings = (
+            f"functions-framework (gunicorn gthread), {SERVER_ENV['WORKERS']} worker with "
+            f"{SERVER_ENV['THREADS']} threads, DB pool max {SERVER_ENV['DB_POOL_MAX_SIZE']} per project, same for both;"
+            f" {args.callers} keep-alive callers; per case {args.rounds} alternating runs of {args.warmup:g} s warm-up "
+            f"+ {args.seconds:g} s measured; load runs over {network}"
+        )
+        path = write_results(body, postgres=postgres, settings=settings)
+        _progress(f"written to {path}")
+    return body
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    print(run(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
