@@ -57,10 +57,9 @@ update public.clients
 returning id
 """
 
-# What PostgREST does before it runs a request: the role and the verified claims, for this transaction only.
-_ACT_AS_THERAPIST = "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)"
-
-_CREATE_SESSION = "select public.create_session(%s, %s, %s, %s, %s)"
+# Runs public.create_session as the therapist: role `authenticated` and the verified claims, set for this
+# transaction only, as PostgREST does (migrations/project_a/0002_book_session_as.sql).
+_CREATE_SESSION_AS = "select private.create_session_as(%s, %s, %s, %s, %s, %s)"
 
 _EMAIL_HOLDER = "select id from public.clients where lower(email) = lower(%s)"
 
@@ -95,40 +94,35 @@ class ProjectAStore:
     ) -> Booking:
         """One transaction, one round trip: upsert the synced client if given, then book as the therapist.
 
-        The statements are pipelined on an autocommit connection: all are sent before any answer is awaited,
-        and up to the pipeline's single Sync they form one implicit transaction, so the role and claims set
-        here end with it and any error undoes all of it. An unclaimed client (synced before anyone booked it)
-        becomes this therapist's in public.create_session.
+        The common case is a single statement. With a client to copy, the two statements are pipelined on an
+        autocommit connection: both are sent before any answer is awaited, and up to the pipeline's one Sync
+        they form one implicit transaction, so an error in either undoes both. An unclaimed client (synced
+        before anyone booked it) becomes this therapist's in public.create_session.
         """
+        booking = (
+            json.dumps(therapist.claims, default=str),
+            request.client_id,
+            request.starts_at,
+            request.duration_minutes,
+            request.notes,
+            idempotency_key,
+        )
         with pooled_connection(self._pool()) as conn:
+            if new_client is None:
+                result = conn.execute(_CREATE_SESSION_AS, booking).fetchone()[0]
+                return Booking(outcome=result["outcome"], session=result.get("session"), client_inserted=False)
             try:
                 with conn.pipeline():
-                    upserted = (
-                        conn.execute(_UPSERT_SYNCED_CLIENT, _client_params(new_client, therapist.id))
-                        if new_client
-                        else None
-                    )
-                    conn.execute(_ACT_AS_THERAPIST, (json.dumps(therapist.claims, default=str),))
-                    booked = conn.execute(
-                        _CREATE_SESSION,
-                        (
-                            request.client_id,
-                            request.starts_at,
-                            request.duration_minutes,
-                            request.notes,
-                            idempotency_key,
-                        ),
-                    )
+                    upserted = conn.execute(_UPSERT_SYNCED_CLIENT, _client_params(new_client, therapist.id))
+                    booked = conn.execute(_CREATE_SESSION_AS, booking)
             except psycopg.errors.UniqueViolation as exc:
-                if new_client is None:
-                    raise
                 raise self._classify_duplicate(conn, exc, new_client) from exc
             result = booked.fetchone()[0]
-            upsert_row = upserted.fetchone() if upserted else None
+            upsert_row = upserted.fetchone()
         return Booking(
             outcome=result["outcome"],
             session=result.get("session"),
-            client_inserted=bool(upsert_row and upsert_row[0] == "inserted"),
+            client_inserted=upsert_row is not None and upsert_row[0] == "inserted",
         )
 
     def upsert_synced_client(self, client: ClientRow) -> str:
