@@ -72,7 +72,7 @@ class LiveWebhook:
 
     def relay_statuses(self) -> Counter[str]:
         """The relay's deliveries by the status the webhook answered ('None': nothing answered)."""
-        return Counter(str(status) for _, status in list(self.relay.delivered))
+        return Counter({str(status): count for status, count in self.relay.statuses.copy().items()})
 
 
 @contextlib.contextmanager
