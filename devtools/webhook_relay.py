@@ -48,6 +48,7 @@ class WebhookRelay:
     def __init__(self, project_b_url: str, *, workers: int = 8) -> None:
         self.project_b_url = project_b_url
         self.stopped = threading.Event()
+        self.listening = threading.Event()  # set while LISTEN is in place
         self.statuses: Counter[int | None] = Counter()  # deliveries by HTTP status (None: no answer)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="relay")
 
@@ -74,6 +75,7 @@ class WebhookRelay:
                 try:
                     self._listen()
                 except psycopg.OperationalError as exc:
+                    self.listening.clear()
                     # Project B restarted or the connection dropped: what was queued meanwhile waits in
                     # the table and is sent after the reconnect.
                     print(json.dumps({"event": "relay_reconnecting", "error_type": type(exc).__name__}), flush=True)
@@ -84,6 +86,7 @@ class WebhookRelay:
     def _listen(self) -> None:
         with psycopg.connect(self.project_b_url, autocommit=True, application_name="webhook-relay") as conn:
             conn.execute("listen net_http_request")
+            self.listening.set()
             self._drain(conn)
             while not self.stopped.is_set():
                 for _ in conn.notifies(timeout=0.5, stop_after=1):

@@ -23,6 +23,7 @@ def live_webhook(projects: Any, db: Databases) -> Iterator[WebhookRelay]:
         db.b.execute("select private.install_client_sync_webhook(%s, %s)", (url, WEBHOOK_SECRET))
         relay = WebhookRelay(projects.project_b_url)
         thread = relay.start()
+        assert relay.listening.wait(10), "the relay did not start listening"
         try:
             yield relay
         finally:
