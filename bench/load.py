@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -92,13 +91,56 @@ class LoadResult:
         return 1000 * statistics.quantiles(self.latencies, n=100, method="inclusive")[pct - 1]
 
 
-@contextlib.contextmanager
-def _keep_alive(connect: Callable[[], http.client.HTTPConnection]) -> Iterator[list[http.client.HTTPConnection]]:
-    holder = [connect()]
-    try:
-        yield holder
-    finally:
-        holder[0].close()
+def run_callers(
+    connect: Callable[[], http.client.HTTPConnection],
+    next_body: Callable[[], bytes | None],
+    send: Callable[[http.client.HTTPConnection, bytes], str],
+    *,
+    callers: int,
+    seconds: float,
+    warmup: float,
+) -> LoadResult:
+    """`callers` threads, each on its own keep-alive connection, sending `next_body()` for `warmup` + `seconds`.
+
+    `send` answers the key LoadResult.statuses counts; running out of bodies (None) ends the run (`exhausted`).
+    """
+    result = LoadResult()
+    lock = threading.Lock()
+    measure_from = time.monotonic() + warmup
+    deadline = measure_from + seconds
+    last_end = [measure_from]
+
+    def caller() -> None:
+        conn = connect()
+        try:
+            while (began := time.monotonic()) < deadline:
+                body = next_body()
+                if body is None:
+                    with lock:
+                        result.exhausted = True
+                    return
+                try:
+                    key = send(conn, body)
+                except (OSError, http.client.HTTPException) as exc:
+                    key = type(exc).__name__
+                    conn.close()
+                    conn = connect()
+                ended = time.monotonic()
+                if began >= measure_from:
+                    with lock:
+                        result.latencies.append(ended - began)
+                        result.statuses[key] += 1
+                        last_end[0] = max(last_end[0], ended)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=caller, name=f"caller-{n}", daemon=True) for n in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=warmup + seconds + 30)
+    result.seconds = last_end[0] - measure_from
+    return result
 
 
 def run_load(
@@ -110,39 +152,17 @@ def run_load(
     seconds: float,
     warmup: float,
 ) -> LoadResult:
-    """`callers` threads, each on its own keep-alive connection, POSTing for `warmup` + `seconds`."""
-    result = LoadResult()
-    lock = threading.Lock()
-    start = time.monotonic()
-    measure_from = start + warmup
-    deadline = measure_from + seconds
-    last_end = [measure_from]
+    """create_session bookings of `client_ids` by `callers` keep-alive callers for `warmup` + `seconds`."""
 
-    def caller() -> None:
-        with _keep_alive(connect) as conn:
-            while (began := time.monotonic()) < deadline:
-                client_id = client_ids.take()
-                if client_id is None:
-                    with lock:
-                        result.exhausted = True
-                    return
-                try:
-                    status = str(post(conn[0], token, session_body(client_id))[0])
-                except (OSError, http.client.HTTPException) as exc:
-                    status = type(exc).__name__
-                    conn[0].close()
-                    conn[0] = connect()
-                ended = time.monotonic()
-                if began >= measure_from:
-                    with lock:
-                        result.latencies.append(ended - began)
-                        result.statuses[status] += 1
-                        last_end[0] = max(last_end[0], ended)
+    def next_body() -> bytes | None:
+        client_id = client_ids.take()
+        return None if client_id is None else session_body(client_id)
 
-    threads = [threading.Thread(target=caller, name=f"caller-{n}", daemon=True) for n in range(callers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=warmup + seconds + 30)
-    result.seconds = last_end[0] - measure_from
-    return result
+    return run_callers(
+        connect,
+        next_body,
+        lambda conn, body: str(post(conn, token, body)[0]),
+        callers=callers,
+        seconds=seconds,
+        warmup=warmup,
+    )

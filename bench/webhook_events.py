@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from uuid import UUID
 
 import psycopg
 
-from bench.load import LoadResult, post
+from bench.load import LoadResult, post, run_callers
 from bench.stack import add_clients
 from devtools.localdb import LocalProjects
 
@@ -84,46 +82,19 @@ def run_senders(
     seconds: float,
     warmup: float,
 ) -> LoadResult:
-    """`senders` threads, each on its own keep-alive connection, POSTing each event once for `warmup` + `seconds`.
+    """`senders` keep-alive senders POSTing each event once, with the bearer secret the trigger sends."""
 
-    Like bench.load.run_load, but with webhook bodies and the bearer secret the trigger sends; an event is
-    taken by one sender only (deque.popleft is atomic), and running out of events ends the run (`exhausted`).
-    """
-    result = LoadResult()
-    lock = threading.Lock()
-    measure_from = time.monotonic() + warmup
-    deadline = measure_from + seconds
-    last_end = [measure_from]
-
-    def sender() -> None:
-        conn = connect()
+    def next_body() -> bytes | None:
         try:
-            while (began := time.monotonic()) < deadline:
-                try:
-                    body = events.popleft()
-                except IndexError:
-                    with lock:
-                        result.exhausted = True
-                    return
-                try:
-                    key = outcome_key(*post(conn, secret, body))
-                except (OSError, http.client.HTTPException) as exc:
-                    key = type(exc).__name__
-                    conn.close()
-                    conn = connect()
-                ended = time.monotonic()
-                if began >= measure_from:
-                    with lock:
-                        result.latencies.append(ended - began)
-                        result.statuses[key] += 1
-                        last_end[0] = max(last_end[0], ended)
-        finally:
-            conn.close()
+            return events.popleft()  # atomic: each event goes to one sender only
+        except IndexError:
+            return None
 
-    threads = [threading.Thread(target=sender, name=f"sender-{n}", daemon=True) for n in range(senders)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=warmup + seconds + 30)
-    result.seconds = last_end[0] - measure_from
-    return result
+    return run_callers(
+        connect,
+        next_body,
+        lambda conn, body: outcome_key(*post(conn, secret, body)),
+        callers=senders,
+        seconds=seconds,
+        warmup=warmup,
+    )
