@@ -122,7 +122,7 @@ class SyncService:
             outcome = call_with_retries(
                 self.settings,
                 "project_a",
-                lambda: self.project_a.archive_synced_client(client_id, state.observed_at),
+                lambda: self.project_a.archive_synced_client(client_id, state.absent_since),
                 client_id=client_id,
             )
         else:

@@ -48,7 +48,7 @@ returning case when c.xmax = 0 then 'inserted' else 'updated' end as outcome
 """
 
 # A client Project B no longer has is archived, never deleted: its sessions stay. Only when what
-# was stored is older than the read that found the profile gone.
+# was stored is older than the profile's absence (its deletion).
 _ARCHIVE_SYNCED_CLIENT = """
 update public.clients
    set status = 'archived', last_synced_at = now(), updated_at = now()
@@ -134,10 +134,10 @@ class ProjectAStore:
                 raise self._classify_duplicate(conn, exc, client) from exc
         return row[0] if row else "unchanged"
 
-    def archive_synced_client(self, client_id: UUID, observed_at: datetime) -> str:
+    def archive_synced_client(self, client_id: UUID, absent_since: datetime) -> str:
         """Archive a client Project B no longer has: 'archived', or 'unchanged' when there is nothing to do."""
         with pooled_connection(self._pool()) as conn:
-            row = conn.execute(_ARCHIVE_SYNCED_CLIENT, (client_id, observed_at)).fetchone()
+            row = conn.execute(_ARCHIVE_SYNCED_CLIENT, (client_id, absent_since)).fetchone()
         return "archived" if row else "unchanged"
 
     def _classify_duplicate(

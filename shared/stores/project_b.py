@@ -12,21 +12,23 @@ from shared.config import Settings
 from shared.models import SourceClient
 from shared.stores.pools import get_pool, pooled_connection
 
-# One row always: the client (or nulls when Project B has no such profile) and when B was read.
+# One row always: the client (or nulls when Project B has no such profile), and since when it is absent:
+# its recorded deletion, else the time of this read.
 _CLIENT_SOURCE = """
-select statement_timestamp() as observed_at,
+select coalesce(public.profile_deleted_at(%(id)s), statement_timestamp()) as absent_since,
        s.id, s.name, s.email, s.age, s.gender_identity, s.avatar_url, s.created_at, s.updated_at
   from (select 1) as one
-  left join public.client_source(%s) as s on true
+  left join public.client_source(%(id)s) as s on true
 """
 
 
 @dataclass(frozen=True)
 class SourceState:
-    """Project B's client as read at `observed_at` (Project B's clock); None when it has no profile."""
+    """Project B's client, or None when it has no profile; then `absent_since` (Project B's clock) is
+    the profile's deletion time, or the time of the read when no deletion is recorded."""
 
     client: SourceClient | None
-    observed_at: datetime
+    absent_since: datetime
 
 
 class ProjectBStore:
@@ -47,6 +49,6 @@ class ProjectBStore:
             options=f"-c statement_timeout={self._settings.project_b_statement_timeout_ms}",
         )
         with pooled_connection(pool) as conn:
-            row = conn.cursor(row_factory=dict_row).execute(_CLIENT_SOURCE, (client_id,)).fetchone()
-        observed_at = row.pop("observed_at")
-        return SourceState(SourceClient.model_validate(row) if row["id"] else None, observed_at)
+            row = conn.cursor(row_factory=dict_row).execute(_CLIENT_SOURCE, {"id": client_id}).fetchone()
+        absent_since = row.pop("absent_since")
+        return SourceState(SourceClient.model_validate(row) if row["id"] else None, absent_since)

@@ -107,3 +107,30 @@ def test_an_email_change_and_a_rename_at_once_both_reach_project_a(projects: Any
     row, source = db.client(client_id), db.source(client_id)
     assert (row["full_name"], row["email"]) == ("After Rename", new_email)
     assert row["source_updated_at"] == source["updated_at"]
+
+
+def test_a_read_that_missed_an_uncommitted_return_does_not_archive_it(
+    projects: Any, store: ProjectAStore, db: Databases
+) -> None:
+    """The archive compares with the profile's deletion, not with when a read found it missing."""
+    import psycopg
+
+    from shared.stores.project_b import ProjectBStore
+    from shared.sync import default_service
+
+    client_id = uuid.uuid4()
+    db.add_project_b_client(client_id, "Comes Back", random_email("back"))
+    service = default_service()
+    assert service.sync_client(client_id).outcome == "inserted"
+    db.b.execute("delete from public.profiles where id = %s", (client_id,))
+    assert service.sync_client(client_id).outcome == "archived"
+
+    with psycopg.connect(projects.project_b_url) as returning:
+        returning.execute("insert into public.profiles (id, name) values (%s, 'Came Back')", (client_id,))
+        stale = ProjectBStore(get_settings()).read_client(client_id)  # misses the uncommitted insert
+        assert stale.client is None
+    assert service.sync_client(client_id).outcome == "updated"  # the return's own event
+
+    assert store.archive_synced_client(client_id, stale.absent_since) == "unchanged"  # the stale read's event
+    assert db.client(client_id)["status"] == "active"
+    assert db.client(client_id)["full_name"] == "Came Back"
