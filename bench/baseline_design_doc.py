@@ -23,7 +23,7 @@ from psycopg.types.json import Jsonb
 from shared.auth import verify_access_token
 from shared.config import Settings, get_settings
 from shared.errors import ClientNotFound
-from shared.http import HttpRequest, HttpResponse, answer, from_flask, parse_body, require_json_post, to_flask
+from shared.http import HttpRequest, HttpResponse, answer_flask, parse_body, require_json_post
 from shared.logs import log_event
 from shared.models import ClientRow, CreateSessionRequest, Session, SourceClient, client_row_from_source
 from shared.stores.pools import get_pool, pooled_connection
@@ -139,9 +139,4 @@ def handle(request: HttpRequest) -> HttpResponse:
 
 @functions_framework.http
 def create_session(request: Any) -> tuple[str, int, dict[str, str]]:
-    settings = get_settings()
-    return to_flask(
-        answer(
-            "create_session", lambda: handle(from_flask(request, settings.max_body_bytes)), settings.retry_after_seconds
-        )
-    )
+    return answer_flask("create_session", request, handle, get_settings().max_body_bytes)

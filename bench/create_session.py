@@ -11,16 +11,14 @@ import argparse
 import math
 import secrets
 import shutil
-import signal
 import sys
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
-from types import FrameType
 from uuid import UUID, uuid4
 
 from bench.load import ClientIds, LoadResult, run_load
-from bench.report import Measurement, table, verdict, write_results
+from bench.report import Measurement, progress, run_bench, table, verdict, write_results
 from bench.roundtrips import RoundTripReport, measure_round_trips
 from bench.rtt_proxy import RttProxy
 from bench.stack import (
@@ -67,14 +65,6 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     if not 0 <= args.db_rtt_ms <= 100:
         parser.error("0 <= db-rtt-ms <= 100")
     return args
-
-
-def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(143)  # unwinds through every `finally`, so servers and databases are cleaned up
-
-
-def _progress(message: str) -> None:
-    print(f".. {message}", file=sys.stderr, flush=True)
 
 
 class _Bench:
@@ -143,12 +133,12 @@ class _Bench:
 
 def _measure(args: argparse.Namespace) -> tuple[dict[str, Measurement], str]:
     with ExitStack() as stack:
-        _progress("starting Postgres and seeding the bench_ databases")
+        progress("starting Postgres and seeding the bench_ databases")
         bench = _Bench(args, stack)
         postgres = postgres_version(bench.server_url)
         round_trips = {}
         for implementation in IMPLEMENTATIONS:
-            _progress(f"counting round trips: {implementation.title}")
+            progress(f"counting round trips: {implementation.title}")
             round_trips[implementation.key] = bench.round_trips(implementation)
         servers = {implementation.key: bench.load_server(implementation) for implementation in IMPLEMENTATIONS}
         runs: dict[tuple[str, str], list[LoadResult]] = {}
@@ -156,7 +146,7 @@ def _measure(args: argparse.Namespace) -> tuple[dict[str, Measurement], str]:
             for round_number in range(args.rounds):
                 order = IMPLEMENTATIONS if round_number % 2 == 0 else IMPLEMENTATIONS[::-1]
                 for implementation in order:
-                    _progress(f"{args.callers} callers, {case}, round {round_number + 1}: {implementation.title}")
+                    progress(f"{args.callers} callers, {case}, round {round_number + 1}: {implementation.title}")
                     if case == "synced":
                         ids = ClientIds(bench.synced, cycle=True)
                     else:
@@ -186,15 +176,12 @@ def run(args: argparse.Namespace) -> str:
             f"+ {args.seconds:g} s measured; load runs over {network}"
         )
         path = write_results(body, postgres=postgres, settings=settings)
-        _progress(f"written to {path}")
+        progress(f"written to {path}")
     return body
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _arguments(argv)
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    print(run(args))
-    return 0
+    return run_bench(_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import argparse
 import math
 import secrets
 import shutil
-import signal
 import sys
 import tempfile
 from collections import deque
@@ -27,8 +26,8 @@ from uuid import uuid4
 
 import psycopg
 
-from bench.create_session import _on_sigterm, _progress
 from bench.load import LoadResult
+from bench.report import progress, run_bench
 from bench.stack import (
     CREATE_SESSION,
     PROJECT_B_WEBHOOK,
@@ -104,18 +103,18 @@ def _event_loads(
             webhook.connection, secret, events, senders=args.senders, seconds=args.seconds, warmup=args.warmup
         )
 
-    _progress(f"{args.senders} senders: UPDATE events ({len(updates)} prepared)")
+    progress(f"{args.senders} senders: UPDATE events ({len(updates)} prepared)")
     update_load = send(updates)
     run_seconds = args.warmup + args.seconds
     inserts = insert_events(projects, math.ceil(update_load.per_second * run_seconds * 1.3) + 100 * args.senders)
     _vacuum(projects)
-    _progress(f"{args.senders} senders: INSERT events ({len(inserts)} prepared)")
+    progress(f"{args.senders} senders: INSERT events ({len(inserts)} prepared)")
     return update_load, send(inserts)
 
 
 def _measure(args: argparse.Namespace) -> tuple[WebhookMeasurement, str]:
     with ExitStack() as stack:
-        _progress("starting Postgres and seeding the bench_ databases")
+        progress("starting Postgres and seeding the bench_ databases")
         log_dir = _log_dir(args, stack)
         server_url = start_postgres()
         projects = fresh_projects(server_url)
@@ -140,7 +139,7 @@ def _measure(args: argparse.Namespace) -> tuple[WebhookMeasurement, str]:
         updates, inserts = _event_loads(args, projects, webhook, webhook_secret, updates_pending)
 
         _vacuum(projects)
-        _progress(f"webhook installed, relay running: {args.writes} timed writes in Project B")
+        progress(f"webhook installed, relay running: {args.writes} timed writes in Project B")
         url = f"http://127.0.0.1:{webhook.port}/"
         with live_webhook(projects, url, webhook_secret, log_dir / "relay.log") as live:
             propagation = measure_propagation(
@@ -152,13 +151,13 @@ def _measure(args: argparse.Namespace) -> tuple[WebhookMeasurement, str]:
                 poll=POLL_SECONDS,
                 pause=PAUSE_SECONDS,
             )
-            _progress(
+            progress(
                 f"{args.bookings + BOOKING_WARMUP} new clients in one Project B transaction, synced by the webhook"
             )
             burst = sync_burst(projects, args.bookings + BOOKING_WARMUP, deadline=BURST_DEADLINE_SECONDS)
             relay_deliveries, relay_alive = dict(live.relay_statuses()), live.thread.is_alive()
 
-        _progress(f"create_session: {args.bookings} bookings per case, on-demand sync vs synced by the webhook")
+        progress(f"create_session: {args.bookings} bookings per case, on-demand sync vs synced by the webhook")
         booking_server = stack.enter_context(function_server(CREATE_SESSION, env, log_dir))
         token = sign_access_token(jwt_secret, therapist, expires_in=3600)
         bookings = measure_bookings(booking_server, token, only_in_b, burst.ids, warmup=BOOKING_WARMUP)
@@ -194,15 +193,12 @@ def run(args: argparse.Namespace) -> str:
     body = table(measurement) + "\n\n" + verdict(measurement) + "\n"
     if not args.no_write:
         path = write_results(body, postgres=postgres, settings=_settings(args))
-        _progress(f"written to {path}")
+        progress(f"written to {path}")
     return body
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _arguments(argv)
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    print(run(args))
-    return 0
+    return run_bench(_arguments, run, argv)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
+import signal
 import statistics
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 
 from bench.load import LoadResult
 from bench.roundtrips import RoundTripReport
@@ -157,3 +162,23 @@ def write_results(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(header) + "\n" + text)
     return path
+
+
+def progress(message: str) -> None:
+    print(f".. {message}", file=sys.stderr, flush=True)
+
+
+def _exit_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(143)  # unwinds through every `finally`, so servers and databases are cleaned up
+
+
+def run_bench(
+    arguments: Callable[[list[str] | None], argparse.Namespace],
+    run: Callable[[argparse.Namespace], str],
+    argv: list[str] | None,
+) -> int:
+    """A bench script's main: parse, stop cleanly on SIGTERM, print the table."""
+    args = arguments(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    print(run(args))
+    return 0

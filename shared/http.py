@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from shared.config import get_settings
 from shared.errors import (
     InvalidRequest,
     MethodNotAllowed,
@@ -152,13 +153,27 @@ def error_response(exc: SyncError, retry_after_seconds: int) -> HttpResponse:
     return HttpResponse(status=exc.status, body={"error": body}, headers=headers)
 
 
-def answer(function: str, handle: Callable[[], HttpResponse], retry_after_seconds: int) -> HttpResponse:
+def answer_flask(
+    function: str, request: Any, handle: Callable[[HttpRequest], HttpResponse], max_body_bytes: int
+) -> tuple[str, int, dict[str, str]]:
+    """The functions-framework target's answer: `handle` of the request, errors mapped."""
+    return to_flask(answer(function, lambda: handle(from_flask(request, max_body_bytes))))
+
+
+def answer_lambda(
+    function: str, event: Mapping[str, Any], handle: Callable[[HttpRequest], HttpResponse]
+) -> dict[str, Any]:
+    """The Lambda handler's answer: `handle` of the API Gateway v2 event, errors mapped."""
+    return to_lambda(answer(function, lambda: handle(from_lambda(event))))
+
+
+def answer(function: str, handle: Callable[[], HttpResponse]) -> HttpResponse:
     """Run a handler; known errors become their JSON answer, anything else a 500 without a trace."""
     try:
         return handle()
     except SyncError as exc:
         log_event("request_refused", function=function, status=exc.status, error_code=exc.code)
-        return error_response(exc, retry_after_seconds)
+        return error_response(exc, get_settings().retry_after_seconds)
     except Exception as exc:
         log_event("request_failed", logging.ERROR, function=function, error_type=type(exc).__name__)
         return HttpResponse(500, {"error": {"code": "internal_error", "message": "Internal error"}})

@@ -10,14 +10,11 @@ from shared.errors import InvalidRequest
 from shared.http import (
     HttpRequest,
     HttpResponse,
-    answer,
-    from_flask,
-    from_lambda,
+    answer_flask,
+    answer_lambda,
     functions_framework_http,
     parse_body,
     require_json_post,
-    to_flask,
-    to_lambda,
 )
 from shared.models import CreateSessionRequest, IdempotencyKeyHeader
 from shared.sync import default_service
@@ -50,14 +47,8 @@ def _idempotency_key(value: str | None) -> str | None:
 
 @functions_framework_http
 def create_session(request: Any) -> tuple[str, int, dict[str, str]]:
-    settings = get_settings()
-    return to_flask(
-        answer(
-            "create_session", lambda: handle(from_flask(request, settings.max_body_bytes)), settings.retry_after_seconds
-        )
-    )
+    return answer_flask("create_session", request, handle, get_settings().max_body_bytes)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    settings = get_settings()
-    return to_lambda(answer("create_session", lambda: handle(from_lambda(event)), settings.retry_after_seconds))
+    return answer_lambda("create_session", event, handle)

@@ -9,14 +9,11 @@ from shared.config import get_settings
 from shared.http import (
     HttpRequest,
     HttpResponse,
-    answer,
-    from_flask,
-    from_lambda,
+    answer_flask,
+    answer_lambda,
     functions_framework_http,
     parse_body,
     require_json_post,
-    to_flask,
-    to_lambda,
 )
 from shared.models import WebhookEvent
 from shared.sync import default_service
@@ -35,16 +32,8 @@ def handle(request: HttpRequest) -> HttpResponse:
 
 @functions_framework_http
 def project_b_webhook(request: Any) -> tuple[str, int, dict[str, str]]:
-    settings = get_settings()
-    return to_flask(
-        answer(
-            "project_b_webhook",
-            lambda: handle(from_flask(request, settings.webhook_max_body_bytes)),
-            settings.retry_after_seconds,
-        )
-    )
+    return answer_flask("project_b_webhook", request, handle, get_settings().webhook_max_body_bytes)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    settings = get_settings()
-    return to_lambda(answer("project_b_webhook", lambda: handle(from_lambda(event)), settings.retry_after_seconds))
+    return answer_lambda("project_b_webhook", event, handle)

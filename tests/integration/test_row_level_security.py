@@ -39,29 +39,21 @@ def test_a_therapist_sees_only_their_own_clients(projects: Any, two_clients: tup
     assert visible == {mine}
 
 
-def test_a_therapist_cannot_insert_a_session_for_another_therapists_client(
-    projects: Any, two_clients: tuple[uuid.UUID, uuid.UUID]
+@pytest.mark.parametrize(
+    ("client", "in_the_name_of"),
+    [("theirs", THERAPIST), ("mine", OTHER_THERAPIST)],
+    ids=["another therapist's client", "another therapist's name"],
+)
+def test_a_therapist_cannot_insert_a_session_but_for_their_own_client_in_their_own_name(
+    projects: Any, two_clients: tuple[uuid.UUID, uuid.UUID], client: str, in_the_name_of: uuid.UUID
 ) -> None:
-    _, theirs = two_clients
+    client_id = dict(zip(("mine", "theirs"), two_clients, strict=True))[client]
     with psycopg.connect(projects.project_a_url) as conn:
         as_therapist(conn, THERAPIST)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(
                 "insert into public.sessions (client_id, therapist_id, starts_at) values (%s, %s, now())",
-                (theirs, THERAPIST),
-            )
-
-
-def test_a_therapist_cannot_book_in_another_therapists_name(
-    projects: Any, two_clients: tuple[uuid.UUID, uuid.UUID]
-) -> None:
-    mine, _ = two_clients
-    with psycopg.connect(projects.project_a_url) as conn:
-        as_therapist(conn, THERAPIST)
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute(
-                "insert into public.sessions (client_id, therapist_id, starts_at) values (%s, %s, now())",
-                (mine, OTHER_THERAPIST),
+                (client_id, in_the_name_of),
             )
 
 

@@ -33,7 +33,7 @@ def test_unexpected_errors_are_a_json_500_without_details(capsys: pytest.Capture
     def broken() -> HttpResponse:
         raise RuntimeError("secret detail jane@example.com")
 
-    response = to_lambda(answer("create_session", broken, 5))
+    response = to_lambda(answer("create_session", broken))
     assert response["statusCode"] == 500
     assert json.loads(response["body"]) == {"error": {"code": "internal_error", "message": "Internal error"}}
     assert "jane@example.com" not in capsys.readouterr().out
