@@ -31,10 +31,11 @@ from bench.stack import (
     drop_projects,
     fresh_projects,
     function_server,
+    functions_env,
     postgres_version,
     start_postgres,
 )
-from devtools.localdb import LocalProjects
+from devtools.localdb import LocalProjects, register_therapists
 from devtools.tokens import sign_access_token
 
 IMPLEMENTATIONS = (BASELINE, CREATE_SESSION)
@@ -83,13 +84,10 @@ class _Bench:
         self.projects: LocalProjects = fresh_projects(self.server_url)
         stack.callback(drop_projects, self.projects)
         self.therapist = uuid4()
+        register_therapists(self.projects.project_a_url, [self.therapist])
         secret = secrets.token_urlsafe(48)
         self.token = sign_access_token(secret, self.therapist, expires_in=3600)
-        self.env = {
-            "PROJECT_A_DB_URL": self.projects.project_a_url,
-            "PROJECT_B_DB_URL": self.projects.project_b_url,
-            "PROJECT_A_JWT_SECRET": secret,
-        }
+        self.env = {**functions_env(self.projects), "PROJECT_A_JWT_SECRET": secret}
         self.synced = add_clients(self.projects, SYNCED_CLIENTS, synced_to=self.therapist)
 
     def round_trips(self, implementation: Implementation) -> RoundTripReport:
@@ -110,8 +108,8 @@ class _Bench:
         env = dict(self.env)
         if self.args.db_rtt_ms:
             delay = self.args.db_rtt_ms / 1000
-            proxy_a = self.stack.enter_context(RttProxy(self.projects.project_a_url, delay_seconds=delay))
-            proxy_b = self.stack.enter_context(RttProxy(self.projects.project_b_url, delay_seconds=delay))
+            proxy_a = self.stack.enter_context(RttProxy(self.projects.project_a_functions_url, delay_seconds=delay))
+            proxy_b = self.stack.enter_context(RttProxy(self.projects.project_b_functions_url, delay_seconds=delay))
             env.update(PROJECT_A_DB_URL=proxy_a.url(), PROJECT_B_DB_URL=proxy_b.url())
         return self.stack.enter_context(function_server(implementation, env, self.log_dir, label="load"))
 

@@ -37,6 +37,7 @@ from bench.stack import (
     drop_projects,
     fresh_projects,
     function_server,
+    functions_env,
     postgres_version,
     start_postgres,
 )
@@ -44,7 +45,7 @@ from bench.webhook_bookings import measure_bookings
 from bench.webhook_events import insert_events, run_senders, update_events
 from bench.webhook_propagation import live_webhook, measure_propagation, sync_burst
 from bench.webhook_report import WebhookMeasurement, table, verdict, write_results
-from devtools.localdb import LocalProjects
+from devtools.localdb import LocalProjects, register_therapists
 from devtools.tokens import sign_access_token
 
 # Prepared UPDATE events per second of the run: more than 8 senders get through on this kind of machine; the
@@ -121,9 +122,9 @@ def _measure(args: argparse.Namespace) -> tuple[WebhookMeasurement, str]:
         stack.callback(drop_projects, projects)
         postgres = postgres_version(server_url)
         therapist, jwt_secret, webhook_secret = uuid4(), secrets.token_urlsafe(48), secrets.token_urlsafe(32)
+        register_therapists(projects.project_a_url, [therapist])
         env = {
-            "PROJECT_A_DB_URL": projects.project_a_url,
-            "PROJECT_B_DB_URL": projects.project_b_url,
+            **functions_env(projects),
             "PROJECT_A_JWT_SECRET": jwt_secret,
             "PROJECT_B_WEBHOOK_SECRET": webhook_secret,
         }

@@ -66,7 +66,8 @@ class _Probe:
 def _probe(
     implementation: Implementation, projects: LocalProjects, env: dict[str, str], token: str, log_dir: Path
 ) -> Iterator[_Probe]:
-    with RttProxy(projects.project_a_url) as proxy_a, RttProxy(projects.project_b_url) as proxy_b:
+    # Between the function server and the databases: the functions' login, client_sync.
+    with RttProxy(projects.project_a_functions_url) as proxy_a, RttProxy(projects.project_b_functions_url) as proxy_b:
         urls = {"PROJECT_A_DB_URL": proxy_a.url(), "PROJECT_B_DB_URL": proxy_b.url()}
         with function_server(implementation, {**env, **urls}, log_dir, label="roundtrips") as server:
             probe = _Probe(server, token, proxy_a, proxy_b)

@@ -73,6 +73,14 @@ def drop_projects(projects: LocalProjects) -> None:
             conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
+def functions_env(projects: LocalProjects) -> dict[str, str]:
+    """The database URLs a function server gets: the functions' own login, client_sync, as deployed."""
+    return {
+        "PROJECT_A_DB_URL": projects.project_a_functions_url,
+        "PROJECT_B_DB_URL": projects.project_b_functions_url,
+    }
+
+
 def postgres_version(server_url: str) -> str:
     with psycopg.connect(server_url) as conn:
         return str(conn.execute("show server_version").fetchone()[0])

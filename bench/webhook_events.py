@@ -14,21 +14,18 @@ from bench.load import LoadResult, post, run_callers
 from bench.stack import add_clients
 from devtools.localdb import LocalProjects
 
-# What supabase_functions.http_request() builds (migrations/local/0002_database_webhooks.sql): whole rows as
-# jsonb. The CTEs share one snapshot, so `before` still sees the profiles as they were before `after` changed them.
+# What private.client_sync_webhook() sends (migrations/project_b/0004_webhook_secret_in_vault.sql): ids only.
 _UPDATE_EVENTS = """
-with before as (select p.id, to_jsonb(p) as row from public.profiles p where p.id = any(%(ids)s)),
-after as (
-  update public.profiles p set name = p.name || ' (renamed)' where p.id = any(%(ids)s)
-  returning p.id, to_jsonb(p) as row
+with renamed as (
+  update public.profiles p set name = p.name || ' (renamed)' where p.id = any(%(ids)s) returning p.id
 )
-select jsonb_build_object('old_record', before.row, 'record', after.row,
+select jsonb_build_object('old_record', jsonb_build_object('id', id), 'record', jsonb_build_object('id', id),
                           'type', 'UPDATE', 'table', 'profiles', 'schema', 'public')::text
-  from after join before using (id)
+  from renamed
 """
 
 _INSERT_EVENTS = """
-select jsonb_build_object('old_record', null, 'record', to_jsonb(p),
+select jsonb_build_object('old_record', null, 'record', jsonb_build_object('id', p.id),
                           'type', 'INSERT', 'table', 'profiles', 'schema', 'public')::text
   from public.profiles p where p.id = any(%(ids)s)
 """

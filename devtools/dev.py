@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Literal
 from urllib.parse import quote, urlencode
 
 from psycopg.conninfo import conninfo_to_dict
@@ -56,6 +57,8 @@ class Service:
 
     `port`: the next service starts only once this one accepts connections there.
     `url_variable`: the .dev/env entry with its URL. `env`: added to the common environment.
+    `database_login`: whose PROJECT_A_DB_URL and PROJECT_B_DB_URL it gets: the functions' login client_sync,
+    the administrator's, or none.
     """
 
     name: str
@@ -63,6 +66,7 @@ class Service:
     port: int | None = None
     url_variable: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    database_login: Literal["client_sync", "admin"] | None = None
 
     @property
     def url(self) -> str | None:
@@ -86,6 +90,7 @@ def function(name: str, port: int) -> Service:
         ),
         port=port,
         url_variable=f"{name.upper()}_URL",
+        database_login="client_sync",
     )
 
 
@@ -106,8 +111,9 @@ SERVICES: tuple[Service, ...] = (
     Service("local_sqs", (str(BIN / "moto_server"), "-H", HOST, "-p", str(SQS_PORT)), port=SQS_PORT),
     function("create_session", 8081),
     function("project_b_webhook", 8083),
-    # Sends what Project B's database webhook queued (devtools/webhook_relay.py), as pg_net does.
-    Service("webhook_relay", (sys.executable, "-m", "devtools.webhook_relay")),
+    # Sends what Project B's database webhook queued (devtools/webhook_relay.py), as pg_net does: it stands in
+    # for part of the platform, so it reads net.http_request_queue as the administrator.
+    Service("webhook_relay", (sys.executable, "-m", "devtools.webhook_relay"), database_login="admin"),
 )
 WEBHOOK_URL = next(service.url for service in SERVICES if service.name == "project_b_webhook")
 
@@ -288,10 +294,12 @@ def stop_postgres() -> None:
     say("Postgres stopped")
 
 
-def start_service(service: Service, env: Mapping[str, str]) -> Running:
+def start_service(service: Service, env: Mapping[str, str], databases: Mapping[str, Mapping[str, str]]) -> Running:
+    """`databases`: PROJECT_A_DB_URL and PROJECT_B_DB_URL of each login, for the service's `database_login`."""
     say(f"Starting {service.name}: {' '.join(shlex.quote(part) for part in service.argv)}")
+    urls = databases[service.database_login] if service.database_login else {}
     process = subprocess.Popen(  # its own process group, so that stopping it reaches every worker
-        service.argv, cwd=ROOT, env={**env, **service.env}, start_new_session=True
+        service.argv, cwd=ROOT, env={**env, **urls, **service.env}, start_new_session=True
     )
     return Running(service, process)
 
@@ -398,6 +406,10 @@ def print_usage() -> None:
         '    30 from u"',
         f'  {psql} "$PROJECT_A_DB_URL" -c "select id, full_name, email, status from clients order by created_at"',
         "",
+        "  # The functions log in as client_sync ($FUNCTIONS_PROJECT_A_DB_URL, $FUNCTIONS_PROJECT_B_DB_URL):",
+        f'  {psql} "$PROJECT_A_DB_URL" -c "select datname, usename, application_name from pg_stat_activity',
+        "    where application_name like 'client-sync-%'\"",
+        "",
         "Serving: " + ", ".join(f"{service.name} {service.url}" for service in SERVICES if service.url),
         "Ctrl-C stops everything.",
         "",
@@ -420,12 +432,17 @@ def run() -> None:
         webhook_secret = kept_secret(WEBHOOK_SECRET_FILE)
         install_webhook(projects.project_b_url, webhook_secret)
         project_a_url, project_b_url = as_url(projects.project_a_url), as_url(projects.project_b_url)
+        functions_a_url = as_url(projects.project_a_functions_url)
+        functions_b_url = as_url(projects.project_b_functions_url)
+        # The functions log in as client_sync, as deployed; the administrator's URLs are for people (psql).
+        databases = {
+            "client_sync": {"PROJECT_A_DB_URL": functions_a_url, "PROJECT_B_DB_URL": functions_b_url},
+            "admin": {"PROJECT_A_DB_URL": project_a_url, "PROJECT_B_DB_URL": project_b_url},
+        }
         env = {
-            **os.environ,
+            **{key: value for key, value in os.environ.items() if key not in ("PROJECT_A_DB_URL", "PROJECT_B_DB_URL")},
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
             "PYTHONUNBUFFERED": "1",
-            "PROJECT_A_DB_URL": project_a_url,
-            "PROJECT_B_DB_URL": project_b_url,
             "PROJECT_A_JWT_SECRET": secret,
             "PROJECT_B_WEBHOOK_SECRET": webhook_secret,
             "SYNC_RETRY_QUEUE_URL": RETRY_QUEUE_URL,
@@ -433,13 +450,18 @@ def run() -> None:
         }
         for service in SERVICES:
             with signals.held():
-                running = start_service(service, env)
+                running = start_service(service, env, databases)
                 started.append(running)
             wait_until_ready(running)
             if service.name == "local_sqs":
                 create_retry_queue(env)
 
-        env_values = {"PROJECT_A_DB_URL": project_a_url, "PROJECT_B_DB_URL": project_b_url}
+        env_values = {
+            "PROJECT_A_DB_URL": project_a_url,
+            "PROJECT_B_DB_URL": project_b_url,
+            "FUNCTIONS_PROJECT_A_DB_URL": functions_a_url,
+            "FUNCTIONS_PROJECT_B_DB_URL": functions_b_url,
+        }
         for service in SERVICES:
             if service.url_variable and service.url:
                 env_values[service.url_variable] = service.url

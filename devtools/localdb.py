@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
+import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from uuid import UUID
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from shared.migrations import apply_migrations, load_seed
+
+# The functions' login (migrations/project_*/0004/0005_client_sync_role.sql): acts as service_role and
+# authenticated, nothing more.
+FUNCTIONS_ROLE = "client_sync"
 
 
 @dataclass(frozen=True)
 class LocalProjects:
-    """Connection URLs of the two local projects and of the server holding them."""
+    """Connection URLs of the two local projects and of the server holding them.
+
+    `project_a_url` and `project_b_url` log in as the server's administrator (migrations, sample data, tests
+    arranging rows); `project_a_functions_url` and `project_b_functions_url` as client_sync, what the
+    functions use.
+    """
 
     server_url: str
     project_a_url: str
     project_b_url: str
+    project_a_functions_url: str
+    project_b_functions_url: str
 
 
 def start_server(data_dir: Path | None = None) -> str:
@@ -52,6 +68,57 @@ def create_database(server_url: str, name: str, *, recreate: bool = False) -> st
     return database_url(server_url, name)
 
 
+def login_url(url: str, user: str, password: str | None) -> str:
+    """`url` with another user and that user's password (none: the administrator's is never carried over)."""
+    params = {key: value for key, value in conninfo_to_dict(url).items() if key != "password"}
+    params["user"] = user
+    if password:
+        params["password"] = password
+    return make_conninfo("", **params)
+
+
+def _can_log_in(url: str) -> bool:
+    try:
+        with psycopg.connect(url, connect_timeout=10):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _functions_password(server_url: str) -> str:
+    """The password client_sync gets on a server that asks for one.
+
+    Derived from the administrator's password when there is one, so that every run against one server
+    (tests in parallel, `make dev`, the benchmarks) sets the same password and none locks another out;
+    random otherwise.
+    """
+    admin = conninfo_to_dict(server_url)
+    admin_password = admin.get("password") or os.environ.get("PGPASSWORD")
+    if not admin_password:
+        return secrets.token_urlsafe(32)
+    identity = f"{FUNCTIONS_ROLE}@{admin.get('host', '')}:{admin.get('port', '')}/{admin.get('user', '')}"
+    return hmac.new(str(admin_password).encode(), identity.encode(), hashlib.sha256).hexdigest()
+
+
+def functions_login(server_url: str, database_url: str) -> str | None:
+    """How client_sync logs in to `database_url`'s server: None when no password is asked (pgserver's
+    pg_hba.conf trusts local connections), else the password, set on the role by the administrator."""
+    if _can_log_in(login_url(database_url, FUNCTIONS_ROLE, None)):
+        return None
+    password = _functions_password(server_url)
+    if not _can_log_in(login_url(database_url, FUNCTIONS_ROLE, password)):
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("alter role {} with password {}").format(sql.Identifier(FUNCTIONS_ROLE), sql.Literal(password))
+            )
+        if not _can_log_in(login_url(database_url, FUNCTIONS_ROLE, password)):
+            raise RuntimeError(
+                f"{FUNCTIONS_ROLE} cannot log in to {conninfo_to_dict(database_url).get('dbname')} even with the"
+                " password just set: does the server's pg_hba.conf let it in?"
+            )
+    return password
+
+
 def prepare_projects(server_url: str, *, prefix: str = "", seed: bool = False, recreate: bool = False) -> LocalProjects:
     """Create `{prefix}project_a` and `{prefix}project_b`, migrate them, and load the sample data if asked."""
     project_a = create_database(server_url, f"{prefix}project_a", recreate=recreate)
@@ -61,4 +128,19 @@ def prepare_projects(server_url: str, *, prefix: str = "", seed: bool = False, r
     if seed:
         load_seed(project_a, "project_a")
         load_seed(project_b, "project_b")
-    return LocalProjects(server_url=server_url, project_a_url=project_a, project_b_url=project_b)
+    password = functions_login(server_url, project_a)  # after the migrations: they create the role
+    return LocalProjects(
+        server_url=server_url,
+        project_a_url=project_a,
+        project_b_url=project_b,
+        project_a_functions_url=login_url(project_a, FUNCTIONS_ROLE, password),
+        project_b_functions_url=login_url(project_b, FUNCTIONS_ROLE, password),
+    )
+
+
+def register_therapists(project_a_url: str, therapist_ids: Iterable[UUID]) -> None:
+    """Make these users of Project A therapists (auth.users, then public.therapists)."""
+    ids = [str(therapist_id) for therapist_id in therapist_ids]
+    with psycopg.connect(project_a_url, autocommit=True) as conn:
+        conn.execute("insert into auth.users (id) select unnest(%s::uuid[]) on conflict (id) do nothing", (ids,))
+        conn.execute("insert into public.therapists (id) select unnest(%s::uuid[]) on conflict (id) do nothing", (ids,))

@@ -14,3 +14,8 @@ values
   ('aaaaaaaa-0000-4000-8000-000000000002', 'John Smith', 'john.smith@example.com',
    null, '11111111-1111-4111-8111-111111111111', 'active', null, '{}', null, null)
 on conflict (id) do nothing;
+
+insert into public.therapists (id) values
+  ('11111111-1111-4111-8111-111111111111'),
+  ('22222222-2222-4222-8222-222222222222')
+on conflict (id) do nothing;

@@ -10,7 +10,7 @@ from uuid import UUID
 import jwt
 
 from shared.config import Settings
-from shared.errors import Unauthorized
+from shared.errors import Unauthorized, UpstreamUnavailable
 from shared.models import Therapist
 
 if TYPE_CHECKING:
@@ -47,7 +47,9 @@ def _signing_key(token: str, header: dict[str, Any], settings: Settings) -> tupl
         try:
             key = _jwks_client(settings.project_a_jwks_url).get_signing_key_from_jwt(token)
         except jwt.PyJWKClientConnectionError as exc:
-            raise Unauthorized("The signing keys could not be fetched") from exc
+            # Project A's key endpoint is down or unreachable: the token may well be valid, so a 503
+            # (retry later), not a 401 (sign in again).
+            raise UpstreamUnavailable("Project A's signing keys could not be fetched; try again shortly") from exc
         except jwt.PyJWKClientError as exc:
             raise Unauthorized("Unknown signing key") from exc
         return key, [algorithm]
@@ -55,7 +57,8 @@ def _signing_key(token: str, header: dict[str, Any], settings: Settings) -> tupl
 
 
 def verify_access_token(authorization: str | None, settings: Settings) -> Therapist:
-    """The therapist of a valid Project A access token; Unauthorized for anything else."""
+    """The therapist of a valid Project A access token of a signed-in user; Unauthorized for anything else
+    (UpstreamUnavailable when Project A's signing keys cannot be fetched)."""
     token = bearer_token(authorization)
     try:
         header = jwt.get_unverified_header(token)
@@ -78,13 +81,17 @@ def verify_access_token(authorization: str | None, settings: Settings) -> Therap
         raise Unauthorized("Token is for another audience") from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized("Invalid token") from exc
-    if claims.get("role") not in (None, "authenticated"):
+    # Supabase signs tokens of the anon and service_role keys, and of anonymous sign-ins, with the same
+    # keys: only a signed-in user's token (role "authenticated", not anonymous) identifies a therapist.
+    if claims.get("role") != "authenticated":
         raise Unauthorized("Token is not a signed-in user's")
+    if claims.get("is_anonymous", False) is not False:
+        raise Unauthorized("Anonymous users cannot book sessions")
     try:
         therapist_id = UUID(str(claims["sub"]))
     except ValueError as exc:
         raise Unauthorized("Token subject is not a user id") from exc
-    return Therapist(id=therapist_id, claims={**claims, "role": "authenticated"})
+    return Therapist(id=therapist_id, claims=claims)
 
 
 def verify_webhook_secret(authorization: str | None, settings: Settings) -> None:

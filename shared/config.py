@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The sequential database steps of the longest request: create_session books in Project A, reads the
+# client from Project B, then books again with the copied client.
+STEPS_PER_REQUEST = 3
 
 
 class Settings(BaseSettings):
@@ -24,21 +28,59 @@ class Settings(BaseSettings):
 
     db_pool_max_size: int = Field(default=10, ge=1, le=100)
     db_connect_timeout_seconds: float = Field(default=3.0, gt=0)
-    db_pool_timeout_seconds: float = Field(default=2.0, gt=0)
+    # The longest wait for a pooled connection. Short: on Lambda a process serves one request at a time,
+    # so the wait is for a connection being opened, and a step retries a PoolTimeout within its budget.
+    db_pool_timeout_seconds: float = Field(default=0.5, gt=0)
+    # Set on every pooled connection (shared/stores/pools.py), with the lock timeout.
+    project_a_statement_timeout_ms: int = Field(default=3000, ge=100)
     project_b_statement_timeout_ms: int = Field(default=3000, ge=100)
+    db_lock_timeout_ms: int = Field(default=1000, ge=0)
 
     retry_attempts: int = Field(default=3, ge=1, le=10)
     retry_max_wait_seconds: float = Field(default=1.0, ge=0)
-    # Each step (a read of Project B, a write to Project A) stops retrying after this long, so that
-    # a request ends with its own 503 well inside API Gateway's 30 s.
-    retry_budget_seconds: float = Field(default=8.0, gt=0)
+    # Each step (a read of Project B, a write to Project A) starts no new attempt after this long; see
+    # worst_case_request_seconds for why a request then still answers within the function's timeout.
+    retry_budget_seconds: float = Field(default=4.0, gt=0)
     retry_after_seconds: int = Field(default=5, ge=1)
 
-    max_body_bytes: int = 64 * 1024
-    webhook_max_body_bytes: int = 1024 * 1024
+    # The Lambda function's Timeout in template.yaml (API Gateway's HTTP API gives up at 30 s).
+    function_timeout_seconds: int = Field(default=29, ge=1, le=900)
+
+    max_body_bytes: int = Field(default=64 * 1024, ge=1)
+    webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1)
 
     project_b_webhook_secret: SecretStr | None = None
     sync_retry_queue_url: str | None = None
+    # The SQS client of the retry queue: per-attempt timeouts and the total number of attempts.
+    queue_connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    queue_read_timeout_seconds: float = Field(default=2.0, gt=0)
+    queue_max_attempts: int = Field(default=2, ge=1, le=10)
+
+    @property
+    def worst_case_request_seconds(self) -> float:
+        """The longest a request can take before it answers on its own (a 503 at worst).
+
+        Each step stops retrying after retry_budget_seconds, but an attempt started just before then can
+        still wait for a pooled connection and run a statement until its timeout. After the steps, the
+        webhook may send the event to the retry queue, with its own attempts and timeouts.
+        """
+        statement_seconds = max(self.project_a_statement_timeout_ms, self.project_b_statement_timeout_ms) / 1000
+        per_step = self.retry_budget_seconds + self.db_pool_timeout_seconds + statement_seconds
+        queue = self.queue_max_attempts * (self.queue_connect_timeout_seconds + self.queue_read_timeout_seconds)
+        return STEPS_PER_REQUEST * per_step + queue
+
+    @model_validator(mode="after")
+    def _answers_within_the_function_timeout(self) -> Settings:
+        worst = self.worst_case_request_seconds
+        if worst >= self.function_timeout_seconds:
+            raise ValueError(
+                f"A request could take {worst:g} s, not less than FUNCTION_TIMEOUT_SECONDS "
+                f"({self.function_timeout_seconds:g} s), so it would be cut off without an answer: "
+                f"{STEPS_PER_REQUEST} x (RETRY_BUDGET_SECONDS + DB_POOL_TIMEOUT_SECONDS + the longest statement "
+                "timeout) + QUEUE_MAX_ATTEMPTS x (QUEUE_CONNECT_TIMEOUT_SECONDS + QUEUE_READ_TIMEOUT_SECONDS) "
+                "must stay below it; lower one of them"
+            )
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -30,14 +30,21 @@ class Unauthorized(SyncError):
 
 
 class Forbidden(SyncError):
-    """The client belongs to another therapist."""
+    """The caller may not do this (a bulk sync needs the service role)."""
 
     status = 403
     code = "forbidden"
 
 
+class NotATherapist(SyncError):
+    """The token is valid, but its user is not a therapist of Project A."""
+
+    status = 403
+    code = "not_a_therapist"
+
+
 class ClientNotFound(SyncError):
-    """The client is in neither project."""
+    """No client of the caller's has this id: in neither project, or another therapist's."""
 
     status = 404
     code = "client_not_found"
@@ -93,4 +100,4 @@ class UpstreamUnavailable(SyncError):
 
 
 class ConcurrentSyncRace(Exception):
-    """Another request inserted the same client first; re-read and go on (retried, never answered)."""
+    """A concurrent insert took the email after the upsert's check; try again (retried, never answered)."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,6 +29,11 @@ M = TypeVar("M", bound=BaseModel)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_READ_SIZE = 64 * 1024
+
+# A JSON escape of NUL: `\u0000` whose backslash is not itself escaped (after an even number of them).
+_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
 
 
 def functions_framework_http(function: F) -> F:
@@ -60,11 +67,31 @@ class HttpResponse:
 
 
 def from_flask(request: Any, max_body_bytes: int) -> HttpRequest:
-    """A Flask request; a body declared larger than the limit is not read at all."""
+    """A Flask request, its body read up to one byte over the limit, whether or not it declares a length.
+
+    A body declared larger than the limit is not read at all, and the rest of a longer one is left unread:
+    the request's stream is then replaced with an empty one, so that nothing after the handler (such as
+    functions-framework's `read_request`, which reads whatever is left before answering) waits for it.
+    """
     headers = {key.lower(): value for key, value in request.headers.items()}
     declared = request.content_length
-    body = b"" if declared is not None and declared > max_body_bytes else request.get_data(cache=False)
+    over_limit = declared is not None and declared > max_body_bytes
+    body = b"" if over_limit else read_at_most(request.stream, max_body_bytes + 1)
+    request.stream = io.BytesIO()
     return HttpRequest(method=request.method.upper(), headers=headers, body=body, declared_length=declared)
+
+
+def read_at_most(stream: IO[bytes], limit: int) -> bytes:
+    """Up to `limit` bytes of `stream`, in reads of at most 64 KiB; fewer only at its end."""
+    chunks: list[bytes] = []
+    remaining = limit
+    while remaining > 0:
+        chunk = stream.read(min(remaining, _READ_SIZE))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
 
 
 def to_flask(response: HttpResponse) -> tuple[str, int, dict[str, str]]:
@@ -83,7 +110,7 @@ def from_lambda(event: Mapping[str, Any]) -> HttpRequest:
     try:
         body = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode()
     except ValueError:
-        body = b"\x00"  # undecodable: fails JSON parsing below with a 400
+        body = b"\xff"  # undecodable: not UTF-8, so JSON parsing fails below with a 400
     return HttpRequest(method=method.upper(), headers=headers, body=body)
 
 
@@ -108,8 +135,16 @@ def require_json_post(request: HttpRequest, max_body_bytes: int) -> None:
         raise UnsupportedMediaType("Content-Type must be application/json")
 
 
+def contains_nul(body: bytes) -> bool:
+    """Whether `body` holds a NUL character, raw or as the JSON escape `\\u0000`."""
+    return b"\x00" in body or (b"0000" in body and _ESCAPED_NUL.search(body) is not None)
+
+
 def parse_body(request: HttpRequest, model: type[M]) -> M:
-    """The body as `model`; 400 naming every bad field."""
+    """The body as `model`; 400 naming every bad field, or for a NUL character anywhere (Postgres text
+    cannot hold one)."""
+    if contains_nul(request.body):
+        raise InvalidRequest("The body must not contain NUL characters (\\u0000)")
     try:
         return model.model_validate_json(request.body)
     except ValidationError as exc:

@@ -13,6 +13,7 @@ _ALLOWED_FIELDS = frozenset(
         "therapist_id",
         "session_id",
         "other_client_id",
+        "conflict",
         "outcome",
         "attempt",
         "error_code",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -112,6 +113,28 @@ class WebhookEvent(BaseModel):
 
 
 SyncOutcome = Literal["inserted", "updated", "unchanged", "archived", "conflict"]
+ConflictKind = Literal["email", "id"]
+
+
+@dataclass(frozen=True)
+class SyncApplied:
+    """What writing one client's Project B state into Project A did. A conflict writes nothing: `email` when
+    another client (`other_client_id`) has the email, `id` when Project A's own client has the id."""
+
+    outcome: SyncOutcome
+    conflict: ConflictKind | None = None
+    other_client_id: UUID | None = None
+
+
+class QueuedSync(BaseModel):
+    """A message of the retry queue: which client to sync again, and the event that asked. Ids only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    client_id: UUID
+    table: str
+    type: Literal["INSERT", "UPDATE", "DELETE"]
+
 
 UNNAMED_CLIENT = "Unnamed client"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from devtools.localdb import LocalProjects, prepare_projects, start_server
+from devtools.localdb import LocalProjects, prepare_projects, register_therapists, start_server
 from devtools.tokens import sign_access_token
 from shared.config import get_settings
 from shared.stores.pools import close_pools
@@ -27,7 +28,15 @@ _TEST_ENV = {
     "RETRY_MAX_WAIT_SECONDS": "0.05",
     "DB_POOL_TIMEOUT_SECONDS": "5",
     "DB_POOL_MAX_SIZE": "10",
+    # The 5 s pool wait above puts a request's worst case over Lambda's 29 s; these do not run on Lambda.
+    "FUNCTION_TIMEOUT_SECONDS": "120",
 }
+
+
+# The therapists of the tests: users of Project A with a row in public.therapists.
+THERAPIST = uuid.UUID("11111111-1111-4111-8111-111111111111")
+OTHER_THERAPIST = uuid.UUID("22222222-2222-4222-8222-222222222222")
+THERAPISTS = (THERAPIST, OTHER_THERAPIST)
 
 
 def reset_configuration() -> None:
@@ -41,8 +50,14 @@ def reset_configuration() -> None:
 def projects() -> Iterator[LocalProjects]:
     server_url = start_server()
     local = prepare_projects(server_url, prefix=f"test_{random_suffix()}_")
+    register_therapists(local.project_a_url, THERAPISTS)
     previous = {key: os.environ.get(key) for key in [*_TEST_ENV, "PROJECT_A_DB_URL", "PROJECT_B_DB_URL"]}
-    os.environ.update(_TEST_ENV, PROJECT_A_DB_URL=local.project_a_url, PROJECT_B_DB_URL=local.project_b_url)
+    # The functions log in as client_sync, as deployed; the `db` fixture keeps the administrator's URLs.
+    os.environ.update(
+        _TEST_ENV,
+        PROJECT_A_DB_URL=local.project_a_functions_url,
+        PROJECT_B_DB_URL=local.project_b_functions_url,
+    )
     reset_configuration()
     yield local
     reset_configuration()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import psycopg
+from psycopg import sql
 
 from shared.config import Settings
 
@@ -15,17 +16,40 @@ if TYPE_CHECKING:
     from psycopg import Connection
     from psycopg_pool import ConnectionPool
 
+Project = Literal["project_a", "project_b"]
+
 _pools: dict[tuple[str, str], ConnectionPool] = {}
 _lock = threading.Lock()
 
+_STATEMENT_TIMEOUT_SETTINGS: dict[Project, str] = {
+    "project_a": "project_a_statement_timeout_ms",
+    "project_b": "project_b_statement_timeout_ms",
+}
 
-def _act_as_service_role(conn: Connection) -> None:
-    # Supabase's direct connection user may do anything; the sync needs only the service role's rights.
-    conn.execute("set role service_role")
+_SESSION_SETUP = sql.SQL("set role service_role; set statement_timeout = {}; set lock_timeout = {}")
 
 
-def get_pool(name: str, conninfo: str, settings: Settings, *, options: str = "") -> ConnectionPool:
-    """The pool for `conninfo`, created on first use (psycopg_pool is imported only then)."""
+def session_setup(statement_timeout_ms: int, lock_timeout_ms: int) -> Callable[[Connection], None]:
+    """The pool's `configure`: what every new connection runs, in one round trip (a simple query).
+
+    Supabase's direct connection user may do anything; the sync needs only the service role's rights.
+    The timeouts are set here rather than as startup `options`, which a pooler may not pass on.
+    """
+    statement = _SESSION_SETUP.format(sql.Literal(int(statement_timeout_ms)), sql.Literal(int(lock_timeout_ms)))
+
+    def configure(conn: Connection) -> None:
+        conn.execute(statement)
+
+    return configure
+
+
+def get_pool(name: Project, conninfo: str, settings: Settings) -> ConnectionPool:
+    """The pool for `conninfo`, created on first use (psycopg_pool is imported only then).
+
+    Its connections act as service_role, with the statement timeout of the project `name` and
+    settings.db_lock_timeout_ms.
+    """
+    statement_timeout_ms = int(getattr(settings, _STATEMENT_TIMEOUT_SETTINGS[name]))
     key = (name, conninfo)
     pool = _pools.get(key)
     if pool is not None:
@@ -41,7 +65,7 @@ def get_pool(name: str, conninfo: str, settings: Settings, *, options: str = "")
                 min_size=1,
                 max_size=settings.db_pool_max_size,
                 timeout=settings.db_pool_timeout_seconds,
-                configure=_act_as_service_role,
+                configure=session_setup(statement_timeout_ms, settings.db_lock_timeout_ms),
                 # prepare_threshold=None: Supabase's transaction pooler cannot keep prepared statements.
                 # autocommit: a lone statement is one round trip (no BEGIN/COMMIT), and a pipeline's
                 # statements up to its one Sync run as one implicit transaction.
@@ -50,7 +74,6 @@ def get_pool(name: str, conninfo: str, settings: Settings, *, options: str = "")
                     "connect_timeout": max(1, round(settings.db_connect_timeout_seconds)),
                     "prepare_threshold": None,
                     "application_name": f"client-sync-{name}",
-                    **({"options": options} if options else {}),
                 },
                 open=True,
             )

@@ -12,10 +12,10 @@ from shared.config import Settings
 from shared.models import SourceClient
 from shared.stores.pools import get_pool, pooled_connection
 
-# One row always: the client (or nulls when Project B has no such profile), and since when it is absent:
-# its recorded deletion, else the time of this read.
+# One row always: the client (or nulls when Project B has no such profile), its recorded deletion if any,
+# and the time of this read.
 _CLIENT_SOURCE = """
-select coalesce(public.profile_deleted_at(%(id)s), statement_timestamp()) as absent_since,
+select public.profile_deleted_at(%(id)s) as deleted_at, statement_timestamp() as read_at,
        s.id, s.name, s.email, s.age, s.gender_identity, s.avatar_url, s.created_at, s.updated_at
   from (select 1) as one
   left join public.client_source(%(id)s) as s on true
@@ -24,11 +24,17 @@ select coalesce(public.profile_deleted_at(%(id)s), statement_timestamp()) as abs
 
 @dataclass(frozen=True)
 class SourceState:
-    """Project B's client, or None when it has no profile; then `absent_since` (Project B's clock) is
-    the profile's deletion time, or the time of the read when no deletion is recorded."""
+    """Project B's client, or None when it has no profile; then `deleted_at` (Project B's clock) is the
+    profile's recorded deletion, if any, and `read_at` when Project B answered."""
 
     client: SourceClient | None
-    absent_since: datetime
+    deleted_at: datetime | None
+    read_at: datetime
+
+    @property
+    def absent_since(self) -> datetime:
+        """Since when the profile is known to be gone: its deletion, else the time of the read."""
+        return self.deleted_at or self.read_at
 
 
 class ProjectBStore:
@@ -42,13 +48,8 @@ class ProjectBStore:
 
     def read_client(self, client_id: UUID) -> SourceState:
         """The client's current profile and email, and the time Project B answered."""
-        pool = get_pool(
-            "project_b",
-            self._conninfo,
-            self._settings,
-            options=f"-c statement_timeout={self._settings.project_b_statement_timeout_ms}",
-        )
+        pool = get_pool("project_b", self._conninfo, self._settings)
         with pooled_connection(pool) as conn:
             row = conn.cursor(row_factory=dict_row).execute(_CLIENT_SOURCE, {"id": client_id}).fetchone()
-        absent_since = row.pop("absent_since")
-        return SourceState(SourceClient.model_validate(row) if row["id"] else None, absent_since)
+        deleted_at, read_at = row.pop("deleted_at"), row.pop("read_at")
+        return SourceState(SourceClient.model_validate(row) if row["id"] else None, deleted_at, read_at)

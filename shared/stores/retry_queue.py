@@ -5,20 +5,31 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
+from shared.config import Settings
 from shared.errors import UpstreamUnavailable
 
 
 class RetryQueue:
     """An SQS queue, reached with boto3 (imported on first use, so cold starts without a failure skip it)."""
 
-    def __init__(self, queue_url: str) -> None:
+    def __init__(self, queue_url: str, settings: Settings) -> None:
         self.queue_url = queue_url
+        self._settings = settings
 
     @cached_property
     def _sqs(self) -> Any:
         import boto3
+        from botocore.config import Config
 
-        return boto3.client("sqs")
+        settings = self._settings
+        # Bounded like the database steps (Settings.worst_case_request_seconds counts these): per-attempt
+        # timeouts, and total_max_attempts counts the first attempt too (botocore's max_attempts would not).
+        config = Config(
+            connect_timeout=settings.queue_connect_timeout_seconds,
+            read_timeout=settings.queue_read_timeout_seconds,
+            retries={"total_max_attempts": settings.queue_max_attempts, "mode": "standard"},
+        )
+        return boto3.client("sqs", config=config)
 
     def send(self, body: str, *, source: str, reason: str) -> str:
         """Queue `body` unchanged; UpstreamUnavailable when SQS refuses it too."""

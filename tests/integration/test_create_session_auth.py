@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import socket
 import threading
 import time
 import uuid
@@ -15,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask.testing import FlaskClient
 
-from tests.conftest import Databases
+from tests.conftest import JWT_SECRET, Databases
 from tests.integration.helpers import function_client
 from tests.integration.test_create_session import STARTS_AT, THERAPIST
 from tests.random_refs import random_name
@@ -43,6 +44,11 @@ def unsigned_token(therapist_id: uuid.UUID) -> str:
     return jwt.encode(claims, key=None, algorithm="none")
 
 
+def token_without_a_role(therapist_id: uuid.UUID) -> str:
+    claims = {"sub": str(therapist_id), "aud": "authenticated", "exp": int(time.time()) + 600}
+    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+
+
 BAD_AUTHORIZATIONS: list[tuple[str, Callable[[Callable[..., str]], str | None]]] = [
     ("missing header", lambda token: None),
     ("empty header", lambda token: ""),
@@ -53,6 +59,9 @@ BAD_AUTHORIZATIONS: list[tuple[str, Callable[[Callable[..., str]], str | None]]]
     ("expired", lambda token: f"Bearer {token(THERAPIST, expires_in=-3600)}"),
     ("wrong audience", lambda token: f"Bearer {token(THERAPIST, audience='anon')}"),
     ("service role token", lambda token: f"Bearer {token(THERAPIST, role='service_role')}"),
+    ("anon role", lambda token: f"Bearer {token(THERAPIST, role='anon')}"),
+    ("no role claim", lambda token: f"Bearer {token_without_a_role(THERAPIST)}"),
+    ("anonymous user", lambda token: f"Bearer {token(THERAPIST, is_anonymous=True)}"),
     ("subject not a uuid", lambda token: f"Bearer {token('not-a-uuid')}"),
     ("alg none", lambda token: f"Bearer {unsigned_token(THERAPIST)}"),
     ("HS384 with the secret", lambda token: f"Bearer {token(THERAPIST, algorithm='HS384')}"),
@@ -131,25 +140,82 @@ def test_token_signed_with_a_jwks_key_books(signing_keys: dict[str, Any], own_cl
     assert response.status_code == 201, response.json
 
 
-def test_token_with_an_unknown_key_id_is_401(signing_keys: dict[str, Any], own_client_id: uuid.UUID) -> None:
+def assert_refused(response: Any, status: int, code: str) -> None:
+    assert response.status_code == status, response.json
+    assert response.json["error"]["code"] == code
+    assert response.json["error"]["message"]
+
+
+def test_token_with_an_unknown_key_id_is_401(
+    signing_keys: dict[str, Any], own_client_id: uuid.UUID, db: Databases
+) -> None:
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    before = db.counts()
     response = post(
         function_client("create_session"), own_client_id, f"Bearer {asymmetric_token(stranger, 'RS256', 'rsa-9')}"
     )
-    assert response.status_code == 401
+    assert_refused(response, 401, "unauthorized")
+    assert db.counts() == before
 
 
 def test_token_signed_by_another_key_under_a_known_id_is_401(
-    signing_keys: dict[str, Any], own_client_id: uuid.UUID
+    signing_keys: dict[str, Any], own_client_id: uuid.UUID, db: Databases
 ) -> None:
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    before = db.counts()
     response = post(
         function_client("create_session"), own_client_id, f"Bearer {asymmetric_token(stranger, 'RS256', 'rsa-1')}"
     )
-    assert response.status_code == 401
+    assert_refused(response, 401, "unauthorized")
+    assert db.counts() == before
 
 
-def test_expired_jwks_token_is_401(signing_keys: dict[str, Any], own_client_id: uuid.UUID) -> None:
+def test_expired_jwks_token_is_401(signing_keys: dict[str, Any], own_client_id: uuid.UUID, db: Databases) -> None:
     key, alg = signing_keys["rsa-1"]
     bearer = asymmetric_token(key, alg, "rsa-1", exp=int(time.time()) - 3600)
-    assert post(function_client("create_session"), own_client_id, f"Bearer {bearer}").status_code == 401
+    before = db.counts()
+    assert_refused(post(function_client("create_session"), own_client_id, f"Bearer {bearer}"), 401, "unauthorized")
+    assert db.counts() == before
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"role": "anon"}, {"role": "service_role"}, {"role": None}, {"is_anonymous": True}],
+    ids=["anon role", "service role", "null role", "anonymous user"],
+)
+def test_jwks_token_of_no_signed_in_user_is_401(
+    signing_keys: dict[str, Any], own_client_id: uuid.UUID, db: Databases, changes: dict[str, Any]
+) -> None:
+    key, alg = signing_keys["ec-1"]
+    before = db.counts()
+    response = post(
+        function_client("create_session"), own_client_id, f"Bearer {asymmetric_token(key, alg, 'ec-1', **changes)}"
+    )
+    assert_refused(response, 401, "unauthorized")
+    assert db.counts() == before
+
+
+def closed_loopback_port() -> int:
+    """A loopback port nobody listens on (bound for a moment, then released): connecting is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256"])
+def test_unreachable_jwks_is_503_with_retry_after_and_writes_nothing(
+    reconfigure: Callable[..., None], own_client_id: uuid.UUID, db: Databases, alg: str
+) -> None:
+    reconfigure(PROJECT_A_JWKS_URL=f"http://127.0.0.1:{closed_loopback_port()}/auth/v1/.well-known/jwks.json")
+    key = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if alg == "RS256"
+        else ec.generate_private_key(ec.SECP256R1())
+    )
+    before = db.counts()
+
+    response = post(function_client("create_session"), own_client_id, f"Bearer {asymmetric_token(key, alg, 'key-1')}")
+
+    assert_refused(response, 503, "upstream_unavailable")
+    assert int(response.headers["Retry-After"]) > 0
+    assert db.counts() == before

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.conftest import Databases
@@ -36,10 +38,118 @@ def test_project_b_unreachable_is_503_with_retry_after_and_writes_nothing(
 def test_project_a_unreachable_is_503(
     reconfigure: Callable[..., None], db: Databases, token: Callable[..., str]
 ) -> None:
+    client_id = new_project_b_client(db)
+    before = db.counts()
     reconfigure(PROJECT_A_DB_URL=UNREACHABLE, DB_POOL_TIMEOUT_SECONDS="0.3", RETRY_ATTEMPTS="2")
-    response = book(function_client("create_session"), token(THERAPIST), uuid.uuid4())
+    response = book(function_client("create_session"), token(THERAPIST), client_id)
     assert response.status_code == 503
     assert response.json["error"]["code"] == "upstream_unavailable"
+    assert db.counts() == before
+
+
+def retries_logged(output: str, project: str) -> int:
+    events = [json.loads(line)["event"] for line in output.splitlines() if line.startswith("{")]
+    return events.count(f"project_{project}_retry")
+
+
+def test_retries_stop_at_the_time_budget_before_the_attempts_run_out(
+    reconfigure: Callable[..., None], db: Databases, token: Callable[..., str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    reconfigure(
+        PROJECT_A_DB_URL=UNREACHABLE,
+        DB_POOL_TIMEOUT_SECONDS="0.2",
+        RETRY_ATTEMPTS="10",
+        RETRY_BUDGET_SECONDS="0.5",
+        RETRY_MAX_WAIT_SECONDS="0.05",
+    )
+    before = db.counts()
+    capsys.readouterr()
+    started = time.monotonic()
+
+    response = book(function_client("create_session"), token(THERAPIST), uuid.uuid4())
+
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    # Each attempt waits 0.2 s for a connection: ten would take 2 s; the budget ends them after about 0.5 s.
+    assert 1 <= retries_logged(capsys.readouterr().out, "a") <= 4
+    assert elapsed < 1.5
+    assert db.counts() == before
+
+
+@pytest.fixture
+def slow_sessions_of(db: Databases) -> Callable[[uuid.UUID], None]:
+    """A trigger that makes inserting a session of the given client sleep for 5 s (only that client)."""
+    db.a.execute(
+        "create or replace function public.test_slow_insert() returns trigger language plpgsql as"
+        " $$ begin perform pg_sleep(5); return new; end $$"
+    )
+
+    def slow(client_id: uuid.UUID) -> None:
+        db.a.execute(
+            f"create trigger slow_{client_id.hex} before insert on public.sessions for each row"
+            f" when (new.client_id = '{client_id}') execute function public.test_slow_insert()"
+        )
+
+    return slow
+
+
+@pytest.mark.parametrize("cause", ["statement_timeout", "lock_timeout"])
+def test_a_slow_statement_hits_its_timeout_and_answers_503_within_the_budget(
+    reconfigure: Callable[..., None],
+    db: Databases,
+    token: Callable[..., str],
+    slow_sessions_of: Callable[[uuid.UUID], None],
+    cause: str,
+) -> None:
+    client_id = uuid.uuid4()
+    db.add_project_a_client(client_id, THERAPIST, random_name())
+    reconfigure(
+        PROJECT_A_STATEMENT_TIMEOUT_MS="300", DB_LOCK_TIMEOUT_MS="300", RETRY_BUDGET_SECONDS="1", RETRY_ATTEMPTS="3"
+    )
+    before = db.counts()
+    started = time.monotonic()
+    if cause == "statement_timeout":
+        slow_sessions_of(client_id)
+        response = book(function_client("create_session"), token(THERAPIST), client_id)
+    else:
+        with psycopg.connect(db.a.info.dsn) as holder:  # an archive in progress holds the client's row
+            holder.execute("select 1 from public.clients where id = %s for update", (client_id,))
+            response = book(function_client("create_session"), token(THERAPIST), client_id)
+
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "upstream_unavailable"
+    assert elapsed < 1 + 0.3 + 1  # the budget, then one attempt's timeout, and some slack; never the 5 s sleep
+    assert db.counts() == before
+
+
+def test_a_retry_after_a_lost_commit_reply_makes_no_second_session(
+    projects: Any, db: Databases, token: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The booking commits, then its reply is lost (the connection drops): the retry finds the same session."""
+    from shared.stores.project_a import ProjectAStore
+
+    committed = []
+    book_for_real = ProjectAStore.book_session
+
+    def commit_then_lose_the_reply(self: ProjectAStore, *args: Any, **kwargs: Any) -> Any:
+        booking = book_for_real(self, *args, **kwargs)
+        if not committed:
+            committed.append(booking)
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return booking
+
+    monkeypatch.setattr(ProjectAStore, "book_session", commit_then_lose_the_reply)
+    client_id = uuid.uuid4()
+    db.add_project_a_client(client_id, THERAPIST, random_name())
+
+    response = book(function_client("create_session"), token(THERAPIST), client_id)
+
+    assert response.status_code == 201
+    assert "Idempotent-Replayed" not in response.headers
+    assert committed[0].outcome == "created"
+    assert response.json["session"]["id"] == committed[0].session["id"]
+    assert db.count("a", "public.sessions", "client_id = %s", (client_id,)) == 1
 
 
 def terminate_function_connections(db: Databases, project: str) -> int:
@@ -86,8 +196,7 @@ def test_logs_are_json_lines_with_ids_and_no_email_or_token(
     events = [record["event"] for record in records]
     assert events == [
         "client_missing_in_project_a",
-        "syncing_client_from_project_b",
-        "client_synced",
+        "client_sync_applied",
         "session_created",
     ]
     for record in records:

@@ -128,3 +128,46 @@ def test_wrong_method_is_405(client: FlaskClient, db: Databases, token: Callable
     assert response.json["error"]["code"] == "method_not_allowed"
     assert response.headers["Allow"] == "POST"
     assert db.counts() == before
+
+
+@pytest.mark.parametrize(
+    "notes",
+    [b'"a\\u0000b"', b'"\\u0000"', b'"a\\\\\\u0000b"', b'"a\x00b"'],
+    ids=["escape", "escape alone", "escape after an escaped backslash", "raw byte"],
+)
+@pytest.mark.parametrize("where", ["project_a", "project_b"])
+def test_nul_in_notes_is_400_and_writes_nothing(
+    client: FlaskClient, db: Databases, token: Callable[..., str], notes: bytes, where: str
+) -> None:
+    client_id = uuid.uuid4()
+    if where == "project_a":
+        db.add_project_a_client(client_id, THERAPIST, "Nul Test")
+    else:
+        db.add_project_b_client(client_id, "Nul Test", f"{client_id.hex}@example.test")
+    data = json.dumps(valid_body(client_id=str(client_id), notes="NOTES")).encode().replace(b'"NOTES"', notes)
+    before = db.counts()
+
+    response = client.post(
+        "/", data=data, content_type="application/json", headers={"Authorization": f"Bearer {token(THERAPIST)}"}
+    )
+
+    assert response.status_code == 400, response.json
+    assert response.json["error"]["code"] == "invalid_request"
+    assert "NUL" in response.json["error"]["message"]
+    assert db.counts() == before
+
+
+def test_an_escaped_backslash_before_u0000_is_text(
+    client: FlaskClient, db: Databases, token: Callable[..., str]
+) -> None:
+    client_id = uuid.uuid4()
+    db.add_project_a_client(client_id, THERAPIST, "Backslash Test")
+
+    response = client.post(
+        "/",
+        json=valid_body(client_id=str(client_id), notes="C:\\u0000"),
+        headers={"Authorization": f"Bearer {token(THERAPIST)}"},
+    )
+
+    assert response.status_code == 201, response.json
+    assert response.json["session"]["notes"] == "C:\\u0000"

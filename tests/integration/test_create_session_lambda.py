@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -52,6 +51,7 @@ def test_lambda_accepts_a_base64_body(
     event.update(body=base64.b64encode(raw).decode(), isBase64Encoded=True)
 
     assert function.lambda_handler(event, None)["statusCode"] == 201
+    assert db.count("a", "public.sessions", "client_id = %s", (client_id,)) == 1
 
 
 @pytest.mark.parametrize(
@@ -74,9 +74,10 @@ def test_lambda_errors_are_json(
     status: int,
     code: str,
 ) -> None:
+    client_id = new_project_b_client(db)  # a request that got through would copy it and book
     event = lambda_event(
         "create_session",
-        body={"client_id": str(uuid.uuid4()), "starts_at": STARTS_AT},
+        body={"client_id": str(client_id), "starts_at": STARTS_AT},
         headers={"authorization": f"Bearer {token(THERAPIST)}"},
     )
     change(event)
@@ -87,3 +88,4 @@ def test_lambda_errors_are_json(
     assert result["statusCode"] == status
     assert json.loads(result["body"])["error"]["code"] == code
     assert db.counts() == before
+    assert db.client(client_id) is None

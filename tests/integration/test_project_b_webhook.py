@@ -167,11 +167,12 @@ def test_email_conflict_writes_nothing_and_logs_both_ids(
     assert response.json == {"outcome": "conflict", "client_id": str(client_id)}
     assert db.counts() == before
     conflicts = [
-        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"event": "email_conflict"' in line
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"event": "sync_conflict"' in line
     ]
     assert len(conflicts) == 1
     assert conflicts[0]["client_id"] == str(client_id)
     assert conflicts[0]["other_client_id"] == str(holder)
+    assert conflicts[0]["conflict"] == "email"
     assert email not in json.dumps(conflicts)
 
 
@@ -187,7 +188,7 @@ def test_webhook_synced_client_is_claimed_by_the_first_therapist_who_books(
 
     assert first.status_code == 201
     assert first.json["client_synced"] is False
-    assert other.status_code == 403
+    assert other.status_code == 404
     assert db.client(client_id)["therapist_id"] == THERAPIST
 
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 
 from shared.config import get_settings
-from shared.errors import EmailConflict
-from shared.models import SourceClient, client_row_from_source
+from shared.models import SourceClient, SyncApplied, client_row_from_source
 from shared.stores.project_a import ProjectAStore
 from tests.conftest import Databases
 from tests.random_refs import random_email
@@ -31,9 +32,9 @@ def state(client_id: uuid.UUID, name: str, at: datetime, email: str | None = Non
 
 def test_an_older_state_sent_after_a_newer_one_is_ignored(store: ProjectAStore, db: Databases) -> None:
     client_id = uuid.uuid4()
-    assert store.upsert_synced_client(state(client_id, "Newest", T0 + timedelta(seconds=2))) == "inserted"
-    assert store.upsert_synced_client(state(client_id, "Older", T0 + timedelta(seconds=1))) == "unchanged"
-    assert store.upsert_synced_client(state(client_id, "Oldest", T0)) == "unchanged"
+    assert store.upsert_synced_client(state(client_id, "Newest", T0 + timedelta(seconds=2))).outcome == "inserted"
+    assert store.upsert_synced_client(state(client_id, "Older", T0 + timedelta(seconds=1))).outcome == "unchanged"
+    assert store.upsert_synced_client(state(client_id, "Oldest", T0)).outcome == "unchanged"
     row = db.client(client_id)
     assert row["full_name"] == "Newest"
     assert row["source_updated_at"] == T0 + timedelta(seconds=2)
@@ -42,7 +43,7 @@ def test_an_older_state_sent_after_a_newer_one_is_ignored(store: ProjectAStore, 
 def test_a_newer_state_replaces_an_older_one(store: ProjectAStore, db: Databases) -> None:
     client_id = uuid.uuid4()
     store.upsert_synced_client(state(client_id, "First", T0))
-    assert store.upsert_synced_client(state(client_id, "Second", T0 + timedelta(seconds=1))) == "updated"
+    assert store.upsert_synced_client(state(client_id, "Second", T0 + timedelta(seconds=1))).outcome == "updated"
     assert db.client(client_id)["full_name"] == "Second"
 
 
@@ -64,9 +65,11 @@ def test_clients_of_project_a_alone_are_never_archived(store: ProjectAStore, db:
 
 def test_email_of_another_client_is_a_conflict_not_a_race(store: ProjectAStore, db: Databases) -> None:
     email = random_email()
-    store.upsert_synced_client(state(uuid.uuid4(), "Holder", T0, email))
-    with pytest.raises(EmailConflict):
-        store.upsert_synced_client(state(uuid.uuid4(), "Newcomer", T0, email.upper()))
+    holder, newcomer = uuid.uuid4(), uuid.uuid4()
+    store.upsert_synced_client(state(holder, "Holder", T0, email))
+    applied = store.upsert_synced_client(state(newcomer, "Newcomer", T0, email.upper()))
+    assert applied == SyncApplied(outcome="conflict", conflict="email", other_client_id=holder)
+    assert db.client(newcomer) is None
 
 
 def test_an_email_change_and_a_rename_at_once_both_reach_project_a(projects: Any, db: Databases) -> None:
@@ -134,3 +137,45 @@ def test_a_read_that_missed_an_uncommitted_return_does_not_archive_it(
     assert store.archive_synced_client(client_id, stale.absent_since) == "unchanged"  # the stale read's event
     assert db.client(client_id)["status"] == "active"
     assert db.client(client_id)["full_name"] == "Came Back"
+
+
+def test_a_state_read_before_a_deletion_and_written_after_the_archive_does_not_bring_the_client_back(
+    projects: Any, store: ProjectAStore, db: Databases
+) -> None:
+    """The archive stores the deletion as the version: an older state, however late, is older than that."""
+    from shared.stores.project_b import ProjectBStore
+    from shared.sync import default_service
+
+    client_id = uuid.uuid4()
+    db.add_project_b_client(client_id, "First", random_email("late"))
+    service = default_service()
+    assert service.sync_client(client_id).outcome == "inserted"
+    db.b.execute("update public.profiles set name = 'Renamed' where id = %s", (client_id,))
+    slow_read = ProjectBStore(get_settings()).read_client(client_id)  # a delivery that stalls after reading
+    db.b.execute("delete from public.profiles where id = %s", (client_id,))
+    assert service.sync_client(client_id).outcome == "archived"
+
+    assert slow_read.client is not None
+    assert store.upsert_synced_client(client_row_from_source(slow_read.client)).outcome == "unchanged"
+    assert db.client(client_id)["status"] == "archived"
+
+    db.b.execute("insert into public.profiles (id, name) values (%s, 'Back')", (client_id,))
+    assert service.sync_client(client_id).outcome == "updated"
+    assert (db.client(client_id)["status"], db.client(client_id)["full_name"]) == ("active", "Back")
+
+
+def test_two_clients_of_one_page_with_one_email_the_first_by_id_takes_it(projects: Any, db: Databases) -> None:
+    email = random_email("twice")
+    first, second = sorted([uuid.uuid4(), uuid.uuid4()])
+    rows = [
+        {"id": str(client_id), "full_name": name, "email": email, "source_updated_at": T0.isoformat()}
+        for client_id, name in ((second, "Second"), (first, "First"))
+    ]
+    with psycopg.connect(projects.project_a_functions_url, autocommit=True) as conn:
+        conn.execute("set role service_role")
+        answer = conn.execute(
+            "select client_id, outcome, conflict, other_client_id from public.upsert_synced_clients(%s)",
+            (json.dumps(rows),),
+        ).fetchall()
+    assert answer == [(first, "inserted", None, None), (second, "conflict", "email", first)]
+    assert db.client(second) is None

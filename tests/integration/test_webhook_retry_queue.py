@@ -1,4 +1,4 @@
-"""When Project A stays unavailable, the event goes whole to the SQS retry queue (moto) and replays cleanly."""
+"""When Project A stays unavailable, the client id goes to the SQS retry queue (moto) and replays cleanly."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from shared.models import WebhookEvent
+from shared.models import QueuedSync
 from shared.sync import default_service
 from tests.conftest import Databases
 from tests.integration.helpers import function_client
@@ -43,12 +43,13 @@ def messages(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
     ).get("Messages", [])
 
 
-def test_event_is_queued_whole_when_project_a_is_down_and_its_replay_converges(
+def test_the_client_id_is_queued_when_project_a_is_down_and_its_replay_converges(
     aws: Any, queue_url: str, reconfigure: Callable[..., None], db: Databases, projects: Any
 ) -> None:
     client_id = uuid.uuid4()
-    db.add_project_b_client(client_id, random_name(), f"{client_id.hex}@example.test")
-    body = json.dumps(payload("INSERT", client_id, name="whatever the trigger sent"))
+    email = f"{client_id.hex}@example.test"
+    db.add_project_b_client(client_id, random_name(), email)
+    body = json.dumps(payload("INSERT", client_id, name="Whole Row", email=email, encrypted_password="$2a$10$x"))
     reconfigure(
         PROJECT_A_DB_URL=UNREACHABLE, SYNC_RETRY_QUEUE_URL=queue_url, DB_POOL_TIMEOUT_SECONDS="0.3", RETRY_ATTEMPTS="2"
     )
@@ -59,16 +60,15 @@ def test_event_is_queued_whole_when_project_a_is_down_and_its_replay_converges(
     assert response.json == {"queued": True}
     queued = messages(aws, queue_url)
     assert len(queued) == 1
-    assert queued[0]["Body"] == body
+    assert json.loads(queued[0]["Body"]) == {"client_id": str(client_id), "table": "public.profiles", "type": "INSERT"}
     assert queued[0]["MessageAttributes"]["source"]["StringValue"] == "project_b_webhook"
     assert db.client(client_id) is None
 
-    reconfigure(PROJECT_A_DB_URL=projects.project_a_url)
-    replay = default_service().apply_webhook_event(WebhookEvent.model_validate_json(queued[0]["Body"]))
-    assert replay.outcome == "inserted"
+    reconfigure(PROJECT_A_DB_URL=projects.project_a_functions_url)
+    message = QueuedSync.model_validate_json(queued[0]["Body"])
+    assert default_service().sync_client(message.client_id).outcome == "inserted"
     assert_matches_project_b(db, client_id)
-    again = default_service().apply_webhook_event(WebhookEvent.model_validate_json(queued[0]["Body"]))
-    assert again.outcome == "unchanged"
+    assert default_service().sync_client(message.client_id).outcome == "unchanged"
 
 
 def test_without_a_queue_an_unavailable_project_is_503(reconfigure: Callable[..., None], db: Databases) -> None:
@@ -81,6 +81,7 @@ def test_without_a_queue_an_unavailable_project_is_503(reconfigure: Callable[...
     assert response.status_code == 503
     assert response.json["error"]["code"] == "upstream_unavailable"
     assert "Retry-After" in response.headers
+    assert db.client(client_id) is None
 
 
 def test_when_the_queue_refuses_too_the_answer_is_503(
@@ -97,3 +98,5 @@ def test_when_the_queue_refuses_too_the_answer_is_503(
     )
     response = deliver(function_client("project_b_webhook"), payload("INSERT", client_id))
     assert response.status_code == 503
+    assert response.json["error"]["code"] == "upstream_unavailable"
+    assert db.client(client_id) is None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
+import jwt
 import pytest
 
 from devtools.tokens import sign_access_token
@@ -51,3 +53,36 @@ def test_an_empty_secret_refuses_hs256_with_401_not_500() -> None:
     token = sign_access_token(SECRET, uuid.uuid4())
     with pytest.raises(Unauthorized):
         verify_access_token(f"Bearer {token}", Settings(project_a_jwt_secret=""))
+
+
+def test_an_anonymous_users_token_is_refused() -> None:
+    token = sign_access_token(SECRET, uuid.uuid4(), is_anonymous=True)
+    with pytest.raises(Unauthorized, match="Anonymous"):
+        verify_access_token(f"Bearer {token}", SETTINGS)
+
+
+def test_a_signed_in_users_token_with_is_anonymous_false_is_accepted() -> None:
+    therapist = uuid.uuid4()
+    token = sign_access_token(SECRET, therapist, is_anonymous=False)
+    assert verify_access_token(f"Bearer {token}", SETTINGS).id == therapist
+
+
+@pytest.mark.parametrize("is_anonymous", ["true", 1, None, "false"])
+def test_is_anonymous_other_than_false_is_refused(is_anonymous: object) -> None:
+    token = sign_access_token(SECRET, uuid.uuid4(), is_anonymous=is_anonymous)
+    with pytest.raises(Unauthorized):
+        verify_access_token(f"Bearer {token}", SETTINGS)
+
+
+@pytest.mark.parametrize("role", ["anon", "service_role", "supabase_admin", "Authenticated", "", None])
+def test_a_role_other_than_authenticated_is_refused(role: str | None) -> None:
+    token = sign_access_token(SECRET, uuid.uuid4(), role=role)
+    with pytest.raises(Unauthorized, match="signed-in user"):
+        verify_access_token(f"Bearer {token}", SETTINGS)
+
+
+def test_a_token_without_a_role_claim_is_refused() -> None:
+    claims = {"sub": str(uuid.uuid4()), "aud": "authenticated", "exp": int(time.time()) + 600}
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+    with pytest.raises(Unauthorized, match="signed-in user"):
+        verify_access_token(f"Bearer {token}", SETTINGS)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from cfnlint.api import ManualArgs, lint, lint_file
+
+from shared.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -111,3 +114,64 @@ def test_handler_points_to_a_function_in_an_existing_file(name: str) -> None:
         # What the Lambda runtime does with the Handler: import the module path, look the name up.
         handler = getattr(importlib.import_module(module.replace("/", ".")), attribute)
         assert callable(handler)
+
+
+def test_function_timeout_is_the_settings_function_timeout() -> None:
+    # Settings refuse a worst case at or over function_timeout_seconds: it must be the Lambda's real Timeout.
+    default = Settings.model_fields["function_timeout_seconds"].default
+    assert load_template()["Globals"]["Function"]["Timeout"] == default
+    for name, function in serverless_functions().items():
+        assert function["Timeout"] == default, name
+
+
+def test_the_jwt_issuer_is_a_required_parameter_given_to_create_session() -> None:
+    parameter = load_template()["Parameters"]["ProjectAJwtIssuer"]
+    assert "Default" not in parameter
+    assert "https://<project-ref>.supabase.co/auth/v1" in parameter["Description"]
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch("https://abcdefghijklmnop.supabase.co/auth/v1")
+    for wrong in ("", "http://abcdefghijklmnop.supabase.co/auth/v1", "https://abcdefghijklmnop.supabase.co"):
+        assert not pattern.fullmatch(wrong), wrong
+    variables = serverless_functions()["CreateSessionFunction"]["Environment"]["Variables"]
+    assert variables["JWT_ISSUER"] == {"Ref": "ProjectAJwtIssuer"}
+
+
+def _resources_of_type(kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in load_template()["Resources"].items() if r["Type"] == kind}
+
+
+def test_the_queues_are_encrypted_with_a_rotated_customer_managed_key() -> None:
+    [(key_name, key)] = _resources_of_type("AWS::KMS::Key").items()
+    assert key["Properties"]["EnableKeyRotation"] is True
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    root = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    [admin] = [s for s in statements if s["Principal"] == {"AWS": root}]
+    assert (admin["Effect"], admin["Action"], admin["Resource"]) == ("Allow", "kms:*", "*")
+    [sqs] = [s for s in statements if s["Principal"] == {"Service": "sqs.amazonaws.com"}]
+    assert set(sqs["Action"]) == {"kms:GenerateDataKey", "kms:Decrypt"}
+    assert sqs["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+    queues = _resources_of_type("AWS::SQS::Queue")
+    assert set(queues) == {"SyncRetryQueue", "SyncRetryDeadLetterQueue"}
+    for name, queue in queues.items():
+        assert queue["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_name, "Arn"]}, name
+        assert "SqsManagedSseEnabled" not in queue["Properties"], name
+
+
+def test_functions_that_send_to_the_queue_may_use_its_key() -> None:
+    [key_name] = _resources_of_type("AWS::KMS::Key")
+    senders = {
+        name: function
+        for name, function in serverless_functions().items()
+        if any("SQSSendMessagePolicy" in policy for policy in function.get("Policies", []))
+    }
+    assert set(senders) == {"ProjectBWebhookFunction"}
+    for name, function in senders.items():
+        statements = [s for policy in function["Policies"] for s in policy.get("Statement", [])]
+        allowed = {
+            action
+            for s in statements
+            if s["Effect"] == "Allow" and s["Resource"] == {"Fn::GetAtt": [key_name, "Arn"]}
+            for action in s["Action"]
+        }
+        assert {"kms:GenerateDataKey", "kms:Decrypt"} <= allowed, name

@@ -1,0 +1,101 @@
+-- The database webhook sends ids only, and its secret lives in Supabase Vault.
+--
+-- A dashboard-made webhook (supabase_functions.http_request) posts whole rows: on auth.users that is the
+-- password hash, token hashes, phone and metadata, and pg_net keeps each request until it is sent. Its
+-- headers, the bearer secret included, sit in the trigger's arguments, which every role reads in
+-- pg_trigger. This trigger function posts {"type", "table", "schema", "record": {"id"}, "old_record":
+-- {"id"}} and reads the secret from vault.decrypted_secrets; its arguments are the URL and the timeout.
+
+create or replace function private.client_sync_webhook() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_secret text;
+begin
+  select decrypted_secret into v_secret
+    from vault.decrypted_secrets
+   where name = 'client_sync_webhook_secret';
+  if v_secret is null then
+    raise warning 'client_sync_webhook: no secret named client_sync_webhook_secret in Vault; event not sent';
+    return null;
+  end if;
+  perform net.http_post(
+    url := tg_argv[0],
+    body := jsonb_build_object(
+      'type', tg_op,
+      'table', tg_table_name,
+      'schema', tg_table_schema,
+      'record', case when tg_op <> 'DELETE' then jsonb_build_object('id', new.id) end,
+      'old_record', case when tg_op <> 'INSERT' then jsonb_build_object('id', old.id) end
+    ),
+    headers := jsonb_build_object('Content-Type', 'application/json', 'Authorization', 'Bearer ' || v_secret),
+    timeout_milliseconds := tg_argv[1]::integer
+  );
+  return null;
+end;
+$$;
+
+revoke all on function private.client_sync_webhook() from public;
+
+-- Installs (or points elsewhere) the database webhook and keeps its secret in Vault. Run it once per
+-- environment, as an administrator:
+--   select private.install_client_sync_webhook('https://.../webhooks/project-b', '<PROJECT_B_WEBHOOK_SECRET>');
+create or replace function private.install_client_sync_webhook(
+  p_url text,
+  p_secret text,
+  p_timeout_ms integer default 5000
+) returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_secret_id uuid;
+begin
+  if coalesce(p_url, '') = '' or coalesce(p_secret, '') = '' then
+    raise exception 'the webhook URL and secret are required';
+  end if;
+  select id into v_secret_id from vault.secrets where name = 'client_sync_webhook_secret';
+  if v_secret_id is null then
+    perform vault.create_secret(p_secret, 'client_sync_webhook_secret', 'Bearer secret of project_b_webhook');
+  else
+    perform vault.update_secret(v_secret_id, p_secret);
+  end if;
+  execute format(
+    'create or replace trigger client_sync_webhook'
+    ' after insert or update or delete on public.profiles'
+    ' for each row execute function private.client_sync_webhook(%L, %L)',
+    p_url, p_timeout_ms::text
+  );
+  execute format(
+    'create or replace trigger client_sync_webhook'
+    ' after update of email on auth.users'
+    ' for each row when (old.email is distinct from new.email)'
+    ' execute function private.client_sync_webhook(%L, %L)',
+    p_url, p_timeout_ms::text
+  );
+end;
+$$;
+
+revoke all on function private.install_client_sync_webhook(text, text, integer) from public;
+
+-- A webhook installed by the earlier version (secret in its arguments) is installed again the new way.
+do $$
+declare
+  v_args text[];
+begin
+  select string_to_array(encode(t.tgargs, 'escape'), '\000') into v_args
+    from pg_trigger t
+    join pg_proc p on p.oid = t.tgfoid
+   where t.tgrelid = 'public.profiles'::regclass and t.tgname = 'client_sync_webhook'
+     and p.proname = 'http_request';
+  if v_args is not null then
+    perform private.install_client_sync_webhook(
+      replace(v_args[1], '\\', '\'),
+      substr(replace(v_args[3], '\\', '\')::jsonb ->> 'Authorization', length('Bearer ') + 1),
+      coalesce(nullif(v_args[5], '')::integer, 5000)
+    );
+  end if;
+end
+$$;

@@ -1,0 +1,89 @@
+-- The functions' own login, `client_sync`: it may act as service_role (each pooled connection starts with
+-- `set role service_role`) and as authenticated (a booking switches to it with set_config('role', ...),
+-- which needs the session user to be a member), and nothing more: no superuser, no owner of anything, no
+-- DDL. NOINHERIT: the login itself has no privileges until it sets one of the two roles.
+--
+-- Created without a password; set one as an administrator (see the README, Deployment):
+--   alter role client_sync with password '...';
+-- Roles are cluster-wide: the same file is in migrations/project_a and migrations/project_b, and it only
+-- creates what is missing, so it may run in several databases of one server, even at the same time.
+
+do $$
+declare
+  v_role oid;
+  v_pg16 boolean := current_setting('server_version_num')::integer >= 160000;
+  r record;
+begin
+  if not exists (select 1 from pg_roles where rolname = 'client_sync') then
+    begin
+      create role client_sync login noinherit nosuperuser nocreatedb nocreaterole nobypassrls noreplication;
+    exception when duplicate_object or unique_violation then
+      null;  -- another database of this server created it at the same moment
+    end;
+  end if;
+  v_role := 'client_sync'::regrole;
+
+  -- A role that existed before (made by hand?) is brought to these attributes; only a superuser may take
+  -- superuser, replication or bypassrls away, so this fails loudly rather than leave them.
+  if exists (select 1 from pg_roles where oid = v_role
+              and (rolsuper or rolcreatedb or rolcreaterole or rolbypassrls or rolreplication or rolinherit
+                   or not rolcanlogin)) then
+    alter role client_sync login noinherit nosuperuser nocreatedb nocreaterole nobypassrls noreplication;
+  end if;
+
+  begin
+    grant service_role to client_sync;
+    grant authenticated to client_sync;
+  exception when unique_violation then
+    null;  -- granted at the same moment by a migration in another database
+  end;
+
+  -- No other membership, no admin option (it could grant the roles on), and on PostgreSQL 16 and later
+  -- no inherited membership either (there, a grant's own inherit option counts, not the role's).
+  for r in
+    select g.rolname as granted, gr.rolname as grantor, m.admin_option,
+           coalesce((to_jsonb(m) ->> 'inherit_option')::boolean, false) as inherit_option
+      from pg_auth_members m
+      join pg_roles g on g.oid = m.roleid
+      join pg_roles gr on gr.oid = m.grantor
+     where m.member = v_role
+  loop
+    if r.granted not in ('service_role', 'authenticated') then
+      execute format('revoke %I from client_sync', r.granted)
+              || case when v_pg16 then format(' granted by %I', r.grantor) else '' end;
+      continue;
+    end if;
+    if r.admin_option then
+      execute format('revoke admin option for %I from client_sync', r.granted)
+              || case when v_pg16 then format(' granted by %I', r.grantor) else '' end;
+    end if;
+    if r.inherit_option then
+      execute format('revoke inherit option for %I from client_sync granted by %I', r.granted, r.grantor);
+    end if;
+  end loop;
+
+  -- No privilege of its own on anything of this database: whatever was granted to client_sync directly.
+  for r in
+    select distinct format('revoke all on schema %I from client_sync', n.nspname) as stmt
+      from pg_namespace n, aclexplode(n.nspacl) a
+     where a.grantee = v_role
+    union
+    select format('revoke all on %s %s from client_sync',
+                  case when c.relkind = 'S' then 'sequence' else 'table' end, c.oid::regclass)
+      from pg_class c
+     where exists (select 1 from aclexplode(c.relacl) a where a.grantee = v_role)
+        or exists (select 1 from pg_attribute t, aclexplode(t.attacl) a
+                    where t.attrelid = c.oid and a.grantee = v_role)
+    union
+    select format('revoke all on routine %s from client_sync', p.oid::regprocedure)
+      from pg_proc p, aclexplode(p.proacl) a
+     where a.grantee = v_role
+    union
+    select format('revoke all on database %I from client_sync', d.datname)
+      from pg_database d, aclexplode(d.datacl) a
+     where d.datname = current_database() and a.grantee = v_role
+  loop
+    execute r.stmt;
+  end loop;
+end
+$$;

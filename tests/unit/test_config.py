@@ -1,0 +1,80 @@
+"""Settings: a request's worst case must end before the function's timeout. No environment leaks in."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from shared.config import Settings
+
+
+@pytest.fixture(autouse=True)
+def no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The integration tests leave their settings in the environment for the rest of the session.
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def test_the_defaults_answer_within_the_function_timeout() -> None:
+    settings = Settings()
+    assert settings.function_timeout_seconds == 29
+    assert settings.retry_budget_seconds == 4.0
+    assert settings.project_a_statement_timeout_ms == 3000
+    assert settings.db_lock_timeout_ms == 1000
+    assert (settings.queue_connect_timeout_seconds, settings.queue_read_timeout_seconds) == (1.0, 2.0)
+    assert settings.queue_max_attempts == 2
+    assert settings.worst_case_request_seconds < settings.function_timeout_seconds
+
+
+def test_worst_case_counts_three_steps_and_the_queue() -> None:
+    settings = Settings(
+        retry_budget_seconds=2,
+        db_pool_timeout_seconds=1,
+        project_a_statement_timeout_ms=1000,
+        project_b_statement_timeout_ms=2000,
+        queue_max_attempts=3,
+        queue_connect_timeout_seconds=0.5,
+        queue_read_timeout_seconds=1.5,
+    )
+    assert settings.worst_case_request_seconds == pytest.approx(3 * (2 + 1 + 2) + 3 * (0.5 + 1.5))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"retry_budget_seconds": 8},
+        {"db_pool_timeout_seconds": 5},
+        {"project_a_statement_timeout_ms": 10_000},
+        {"project_b_statement_timeout_ms": 10_000},
+        {"queue_max_attempts": 5},
+        {"queue_read_timeout_seconds": 10},
+        {"function_timeout_seconds": 15},
+    ],
+    ids=lambda changes: next(iter(changes)),
+)
+def test_a_budget_over_the_function_timeout_is_refused(changes: dict[str, float]) -> None:
+    with pytest.raises(ValidationError, match="FUNCTION_TIMEOUT_SECONDS"):
+        Settings(**changes)
+
+
+def test_a_worst_case_equal_to_the_timeout_is_refused() -> None:
+    # 3 x (4 + 1 + 3) + 2 x (1 + 1.5) = 29
+    with pytest.raises(ValidationError, match="could take 29 s"):
+        Settings(db_pool_timeout_seconds=1, queue_read_timeout_seconds=1.5)
+
+
+def test_the_environment_is_checked_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETRY_BUDGET_SECONDS", "30")
+    with pytest.raises(ValidationError, match="RETRY_BUDGET_SECONDS"):
+        Settings()
+    monkeypatch.setenv("FUNCTION_TIMEOUT_SECONDS", "120")
+    assert Settings().retry_budget_seconds == 30
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("project_a_statement_timeout_ms", 99), ("db_lock_timeout_ms", -1), ("queue_max_attempts", 0)],
+)
+def test_out_of_range_values_are_refused(name: str, value: int) -> None:
+    with pytest.raises(ValidationError, match=name):
+        Settings(**{name: value})
