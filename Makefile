@@ -20,6 +20,7 @@ dev: $(READY)
 
 test: $(READY)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 lint: $(READY)

@@ -64,14 +64,7 @@ def _project_a(settings: Settings) -> AbstractContextManager[Connection]:
 
 def _project_b(settings: Settings) -> AbstractContextManager[Connection]:
     assert settings.project_b_db_url is not None, "PROJECT_B_DB_URL is not set"
-    return pooled_connection(
-        get_pool(
-            "project_b",
-            settings.project_b_db_url.get_secret_value(),
-            settings,
-            options=f"-c statement_timeout={settings.project_b_statement_timeout_ms}",
-        )
-    )
+    return pooled_connection(get_pool("project_b", settings.project_b_db_url.get_secret_value(), settings))
 
 
 def _client_exists(settings: Settings, client_id: UUID) -> bool:
@@ -86,7 +79,14 @@ def _fetch_source(settings: Settings, client_id: UUID) -> SourceClient | None:
         if profile is None:
             return None
         user = cursor.execute(_FETCH_EMAIL, (client_id,)).fetchone()
-    return SourceClient.model_validate({**profile, "email": user["email"] if user else None})
+    name = profile.pop("name")
+    return SourceClient(
+        id=profile.pop("id"),
+        name=name,
+        email=user["email"] if user else None,
+        updated_at=profile.pop("updated_at"),
+        attributes={key: profile[key] for key in ("age", "gender_identity", "avatar_url")},
+    )
 
 
 def client_params(client: ClientRow, therapist_id: UUID | None) -> dict[str, Any]:

@@ -24,7 +24,8 @@ from psycopg.rows import dict_row
 
 from bench.baseline_design_doc import INSERT_CLIENT, client_params
 from devtools.localdb import LocalProjects, prepare_projects, start_server
-from shared.models import SourceClient, client_row_from_source
+from shared.models import client_row_from_source
+from shared.stores.postgres import source_client
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_FRAMEWORK = Path(sys.executable).parent / "functions-framework"
@@ -99,11 +100,7 @@ select id, 'Bench Client ' || left(id::text, 8), 18 + (random() * 60)::int,
 returning id
 """
 
-_SOURCES = """
-select p.id, p.name, u.email, p.age, p.gender_identity, p.avatar_url, p.created_at, p.updated_at
-  from public.profiles p join auth.users u on u.id = p.id
- where p.id = any(%s)
-"""
+_SOURCES = "select id, profile, updated_at from public.client_states(%s)"
 
 
 def add_clients(projects: LocalProjects, count: int, *, synced_to: UUID | None = None) -> list[UUID]:
@@ -112,7 +109,7 @@ def add_clients(projects: LocalProjects, count: int, *, synced_to: UUID | None =
         ids = [row[0] for row in conn.execute(_NEW_PROJECT_B_CLIENTS, (count,))]
         sources = conn.cursor(row_factory=dict_row).execute(_SOURCES, (ids,)).fetchall() if synced_to else []
     if synced_to is not None:
-        rows = [client_params(client_row_from_source(SourceClient.model_validate(s)), synced_to) for s in sources]
+        rows = [client_params(client_row_from_source(source_client(s)), synced_to) for s in sources]
         with psycopg.connect(projects.project_a_url) as conn:
             conn.cursor().executemany(INSERT_CLIENT, rows)
     return ids

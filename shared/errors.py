@@ -99,5 +99,35 @@ class UpstreamUnavailable(SyncError):
     code = "upstream_unavailable"
 
 
-class ConcurrentSyncRace(Exception):
+class InvalidEvent(InvalidRequest):
+    """The Lambda event is none of the kinds a function takes (API Gateway HTTP API v2, SQS batch, EventBridge
+    scheduled event), or is malformed for its kind. Raised out of the handler: Lambda records an invocation
+    error (an SQS batch then returns to its queue whole). The message names keys and error types, never values."""
+
+    code = "invalid_event"
+
+
+class InvalidMessage(InvalidRequest):
+    """An SQS message whose body is not JSON, holds a NUL character or does not match the expected model.
+    The batch loop reports its record as failed and logs `invalid_message`; the message never quotes the body."""
+
+    code = "invalid_message"
+
+    def __init__(self, message: str, *, message_id: str) -> None:
+        super().__init__(message, message_id=message_id)
+        self.message_id = message_id
+
+
+class EventKindNotHandled(SyncError):
+    """A well-formed event of a kind this function does not take: for an HTTP request, a 404 (no such route)."""
+
+    status = 404
+    code = "not_found"
+
+
+class TransientError(Exception):
+    """A fault of a project's backend that may pass (retried; answered 503 once the retries are spent)."""
+
+
+class ConcurrentSyncRace(TransientError):
     """A concurrent insert took the email after the upsert's check; try again (retried, never answered)."""

@@ -10,7 +10,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -46,7 +46,7 @@ def functions_framework_http(function: F) -> F:
         return function
     import functions_framework
 
-    return functions_framework.http(function)
+    return cast(F, functions_framework.http(function))
 
 
 @dataclass(frozen=True)

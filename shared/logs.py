@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 _ALLOWED_FIELDS = frozenset(
@@ -23,11 +26,12 @@ _ALLOWED_FIELDS = frozenset(
         "table",
         "function",
         "queued",
+        "message_id",
     }
 )
 
 
-class _StdoutHandler(logging.StreamHandler):
+class _StdoutHandler(logging.StreamHandler[Any]):
     """Writes to whatever sys.stdout is at the time (Lambda and test capture both swap it)."""
 
     @property
@@ -48,8 +52,22 @@ if not _logger.handlers:
     _logger.propagate = False
 
 
+_context: ContextVar[dict[str, Any]] = ContextVar("log_context", default={})  # noqa: B039 - never mutated
+
+
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Add `fields` to every line logged inside (this thread or task only): the ids a request is about."""
+    token = _context.set({**_context.get(), **fields})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
 def log_event(event: str, level: int = logging.INFO, **fields: Any) -> None:
-    """Write `event` with the allowed `fields`; anything else is dropped, not masked."""
+    """Write `event` with the allowed `fields` (and the log_context's); anything else is dropped, not masked."""
     record = {"level": logging.getLevelName(level).lower(), "event": event}
-    record.update({key: str(value) for key, value in fields.items() if key in _ALLOWED_FIELDS and value is not None})
+    merged = {**_context.get(), **fields}
+    record.update({key: str(value) for key, value in merged.items() if key in _ALLOWED_FIELDS and value is not None})
     _logger.log(level, json.dumps(record))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -34,17 +33,15 @@ class Therapist(BaseModel):
 
 
 class SourceClient(BaseModel):
-    """A client as Project B has it: the profile with the email of its auth user."""
+    """A client as Project B has it: the profile with the email of its auth user. `attributes` holds every
+    other synced field of the profile, as Project B's private.client_profile() names them (the one place)."""
 
     model_config = ConfigDict(frozen=True)
 
     id: UUID
     name: str | None = None
     email: str | None = None
-    age: int | None = None
-    gender_identity: str | None = None
-    avatar_url: str | None = None
-    created_at: datetime | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
     updated_at: datetime | None = None
 
 
@@ -112,20 +109,6 @@ class WebhookEvent(BaseModel):
         return row.id
 
 
-SyncOutcome = Literal["inserted", "updated", "unchanged", "archived", "conflict"]
-ConflictKind = Literal["email", "id"]
-
-
-@dataclass(frozen=True)
-class SyncApplied:
-    """What writing one client's Project B state into Project A did. A conflict writes nothing: `email` when
-    another client (`other_client_id`) has the email, `id` when Project A's own client has the id."""
-
-    outcome: SyncOutcome
-    conflict: ConflictKind | None = None
-    other_client_id: UUID | None = None
-
-
 class QueuedSync(BaseModel):
     """A message of the retry queue: which client to sync again, and the event that asked. Ids only."""
 
@@ -141,11 +124,12 @@ UNNAMED_CLIENT = "Unnamed client"
 
 def client_row_from_source(source: SourceClient) -> ClientRow:
     """The mapping of the design document: same id, name, email, a note of what Project B knew."""
+    age, gender = source.attributes.get("age"), source.attributes.get("gender_identity")
     details = []
-    if source.age is not None:
-        details.append(f"Age: {source.age}")
-    if source.gender_identity:
-        details.append(f"Gender: {source.gender_identity}")
+    if age is not None:
+        details.append(f"Age: {age}")
+    if gender:
+        details.append(f"Gender: {gender}")
     notes = "Synced from Project B." + (" " + ", ".join(details) if details else "")
     name = (source.name or "").strip()
     return ClientRow(
@@ -153,10 +137,6 @@ def client_row_from_source(source: SourceClient) -> ClientRow:
         full_name=name or UNNAMED_CLIENT,
         email=source.email.strip() if source.email and source.email.strip() else None,
         notes=notes,
-        source_attributes={
-            "age": source.age,
-            "gender_identity": source.gender_identity,
-            "avatar_url": source.avatar_url,
-        },
+        source_attributes=dict(source.attributes),
         source_updated_at=source.updated_at,
     )

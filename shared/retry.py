@@ -1,58 +1,68 @@
-"""Bounded, jittered retries (tenacity) for transient database faults and the insert race."""
+"""Bounded, jittered retries (tenacity) of a store's transient faults: the backends raise TransientError (and
+ConcurrentSyncRace) for what may pass; this module knows no driver."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
-import psycopg
 from tenacity import (
     RetryCallState,
     Retrying,
-    retry_if_exception,
+    retry_if_exception_type,
     stop_after_attempt,
     stop_after_delay,
     wait_random_exponential,
 )
 
 from shared.config import Settings
-from shared.errors import ConcurrentSyncRace, UpstreamUnavailable
+from shared.errors import TransientError, UpstreamUnavailable
 from shared.logs import log_event
 
 T = TypeVar("T")
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Dropped connections, pool timeouts, statement timeouts, 40001 and 40P01 are worth another try."""
-    if isinstance(exc, ConcurrentSyncRace):
-        return True
-    if isinstance(exc, psycopg.errors.InvalidAuthorizationSpecification):
-        return False
-    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+    """Whether a fault is worth another try."""
+    return isinstance(exc, TransientError)
 
 
-def call_with_retries(settings: Settings, what: str, func: Callable[[], T], **log_fields: object) -> T:
-    """Run `func`, retrying transient faults; UpstreamUnavailable once the attempts are spent."""
+def call_with_retries(settings: Settings, what: str, func: Callable[[], T]) -> T:
+    """Run `func`, retrying transient faults within RETRY_ATTEMPTS and RETRY_BUDGET_SECONDS; then
+    UpstreamUnavailable. `what` names the project in the log lines and the answer."""
 
     def log_retry(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        log_event(
-            f"{what}_retry",
-            attempt=state.attempt_number,
-            error_type=type(exc).__name__ if exc else None,
-            **log_fields,
-        )
+        cause = exc.__cause__ if exc is not None and exc.__cause__ is not None else exc
+        log_event(f"{what}_retry", attempt=state.attempt_number, error_type=type(cause).__name__ if cause else None)
 
     retrying = Retrying(
         stop=stop_after_attempt(settings.retry_attempts) | stop_after_delay(settings.retry_budget_seconds),
         wait=wait_random_exponential(multiplier=0.05, max=settings.retry_max_wait_seconds),
-        retry=retry_if_exception(is_transient),
+        retry=retry_if_exception_type(TransientError),
         before_sleep=log_retry,
         reraise=True,
     )
     try:
         return retrying(func)
-    except Exception as exc:
-        if not is_transient(exc):
-            raise
+    except TransientError as exc:
         raise UpstreamUnavailable(f"{what.replace('_', ' ').capitalize()} is unavailable; try again shortly") from exc
+
+
+class _Store(Protocol):
+    settings: Settings
+    project: str
+
+
+M = TypeVar("M", bound=Callable[..., Any])
+
+
+def retried(method: M) -> M:
+    """A store method, retried as call_with_retries does, under the store's project name."""
+
+    @functools.wraps(method)
+    def with_retries(store: _Store, *args: Any, **kwargs: Any) -> Any:
+        return call_with_retries(store.settings, store.project, lambda: method(store, *args, **kwargs))
+
+    return with_retries  # type: ignore[return-value]

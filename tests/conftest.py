@@ -14,9 +14,9 @@ import pytest
 
 from devtools.localdb import LocalProjects, prepare_projects, register_therapists, start_server
 from devtools.tokens import sign_access_token
+from shared import wiring
 from shared.config import get_settings
 from shared.stores.pools import close_pools
-from shared.sync import default_service
 from tests.random_refs import random_suffix
 
 JWT_SECRET = secrets.token_urlsafe(48)
@@ -42,7 +42,7 @@ THERAPISTS = (THERAPIST, OTHER_THERAPIST)
 def reset_configuration() -> None:
     """Forget cached settings, services and pools so the next call reads the environment again."""
     close_pools()
-    default_service.cache_clear()
+    wiring.reset()
     get_settings.cache_clear()
 
 
@@ -115,13 +115,13 @@ class Databases:
         )
 
     def source(self, client_id: Any) -> dict[str, Any] | None:
-        from psycopg.rows import dict_row
-
-        return (
-            self.b.cursor(row_factory=dict_row)
-            .execute("select * from public.client_source(%s)", (client_id,))
-            .fetchone()
-        )
+        """Project B's client as the sync reads it: name, email, the other synced fields, and updated_at."""
+        row = self.b.execute(
+            "select profile, updated_at from public.client_states(array[%s]::uuid[])", (client_id,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return {"id": client_id, **row[0], "updated_at": row[1]}
 
     def client(self, client_id: Any) -> dict[str, Any] | None:
         from psycopg.rows import dict_row

@@ -17,7 +17,7 @@ from shared.http import (
     require_json_post,
 )
 from shared.models import CreateSessionRequest, IdempotencyKeyHeader
-from shared.sync import default_service
+from shared.wiring import booking_service
 
 
 def handle(request: HttpRequest) -> HttpResponse:
@@ -26,7 +26,7 @@ def handle(request: HttpRequest) -> HttpResponse:
     therapist = verify_access_token(request.headers.get("authorization"), settings)
     body = parse_body(request, CreateSessionRequest)
     idempotency_key = _idempotency_key(request.headers.get("idempotency-key"))
-    created = default_service().create_session(therapist, body, idempotency_key)
+    created = booking_service().create_session(therapist, body, idempotency_key)
     return HttpResponse(
         201,
         {"session": created.session.model_dump(mode="json"), "client_synced": created.client_synced},

@@ -16,7 +16,7 @@ from shared.http import (
     require_json_post,
 )
 from shared.models import WebhookEvent
-from shared.sync import default_service
+from shared.wiring import sync_service
 
 
 def handle(request: HttpRequest) -> HttpResponse:
@@ -24,7 +24,7 @@ def handle(request: HttpRequest) -> HttpResponse:
     require_json_post(request, settings.webhook_max_body_bytes)
     verify_webhook_secret(request.headers.get("authorization"), settings)
     event = parse_body(request, WebhookEvent)
-    result = default_service().handle_webhook_event(event)
+    result = sync_service().handle_webhook_event(event)
     if result.sync is None:
         return HttpResponse(202, {"queued": True})
     return HttpResponse(200, {"outcome": result.sync.outcome, "client_id": str(result.sync.client_id)})

@@ -11,6 +11,7 @@ import psycopg
 from psycopg import sql
 
 from shared.config import Settings
+from shared.errors import TransientError
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -83,16 +84,28 @@ def get_pool(name: Project, conninfo: str, settings: Settings) -> ConnectionPool
 
 @contextmanager
 def pooled_connection(pool: ConnectionPool) -> Iterator[Connection]:
-    """A connection of `pool`; when one turns out dead, the idle ones are checked too before the retry."""
+    """A connection of `pool`. Faults that may pass (a dropped connection, a pool or statement timeout, a
+    serialization failure or deadlock) become TransientError; when a connection turns out dead, the idle
+    ones are checked too before the retry. A refused login is not transient."""
     conn: Connection | None = None
     try:
         with pool.connection() as conn:
             yield conn
-    except psycopg.OperationalError:
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
         if conn is not None and conn.broken:
             # A failover or pooler restart kills every pooled connection at once.
             pool.check()
-        raise
+        raise TransientError(type(exc).__name__) from exc
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Dropped connections, pool timeouts, statement and lock timeouts, 40001 and 40P01 may pass; a refused
+    login does not."""
+    if isinstance(exc, psycopg.errors.InvalidAuthorizationSpecification):
+        return False
+    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
 
 
 def close_pools() -> None:

@@ -55,3 +55,29 @@ def serve_function(name: str) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+class OneClientAtATime:
+    """The configured stores, one client per call: what the sync does for a webhook event, step by step."""
+
+    def __init__(self) -> None:
+        from shared.wiring import projects
+
+        self.project_a, self.project_b = projects()
+
+    def read(self, client_id: Any) -> Any:
+        (state,) = self.project_b.read_clients([client_id])
+        return state
+
+    def upsert(self, row: Any) -> Any:
+        (applied,) = self.project_a.upsert_synced_clients([row])
+        return applied
+
+    def archive(self, client_id: Any, absent_since: Any) -> str:
+        """Archive as after a read at `absent_since` that found no profile and no recorded deletion, or with
+        the Absence a read gave."""
+        from shared.ports import Absence
+
+        absence = absent_since if isinstance(absent_since, Absence) else Absence(client_id, None, absent_since)
+        (applied,) = self.project_a.archive_synced_clients([absence])
+        return str(applied.outcome)

@@ -127,19 +127,22 @@ def test_a_retry_after_a_lost_commit_reply_makes_no_second_session(
     projects: Any, db: Databases, token: Callable[..., str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The booking commits, then its reply is lost (the connection drops): the retry finds the same session."""
-    from shared.stores.project_a import ProjectAStore
+    from shared.errors import TransientError
+    from shared.retry import retried
+    from shared.stores.postgres import PostgresProjectA
 
     committed = []
-    book_for_real = ProjectAStore.book_session
+    book_for_real = PostgresProjectA.book_session.__wrapped__  # type: ignore[attr-defined]
 
-    def commit_then_lose_the_reply(self: ProjectAStore, *args: Any, **kwargs: Any) -> Any:
+    def commit_then_lose_the_reply(self: PostgresProjectA, *args: Any, **kwargs: Any) -> Any:
         booking = book_for_real(self, *args, **kwargs)
         if not committed:
             committed.append(booking)
-            raise psycopg.OperationalError("server closed the connection unexpectedly")
+            lost = psycopg.OperationalError("server closed the connection unexpectedly")
+            raise TransientError(type(lost).__name__) from lost  # what the store makes of a dropped connection
         return booking
 
-    monkeypatch.setattr(ProjectAStore, "book_session", commit_then_lose_the_reply)
+    monkeypatch.setattr(PostgresProjectA, "book_session", retried(commit_then_lose_the_reply))
     client_id = uuid.uuid4()
     db.add_project_a_client(client_id, THERAPIST, random_name())
 

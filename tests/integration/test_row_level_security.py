@@ -67,16 +67,23 @@ def test_anon_reads_nothing_and_cannot_book(projects: Any, two_clients: tuple[uu
             conn.execute("select public.create_session(%s, now())", (two_clients[0],))
 
 
-def test_only_the_service_role_reads_client_source_in_project_b(projects: Any, db: Databases) -> None:
+@pytest.mark.parametrize(
+    "call",
+    ["select * from public.client_states(array[%s]::uuid[])", "select * from public.client_page(null, 10, %s)"],
+    ids=["client_states", "client_page"],
+)
+def test_only_the_service_role_reads_clients_in_project_b(projects: Any, db: Databases, call: str) -> None:
     client_id = uuid.uuid4()
     db.add_project_b_client(client_id, random_name(), random_email())
-    with psycopg.connect(projects.project_b_url) as conn:
-        as_therapist(conn, client_id)
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("select * from public.client_source(%s)", (client_id,))
+    for role in ("anon", "authenticated"):
+        with psycopg.connect(projects.project_b_url) as conn:
+            as_therapist(conn, client_id)
+            conn.execute(f"set local role {role}")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(call, (client_id,))
     with psycopg.connect(projects.project_b_url) as conn:
         conn.execute("set local role service_role")
-        assert conn.execute("select id from public.client_source(%s)", (client_id,)).fetchone()[0] == client_id
+        assert conn.execute(call, (client_id,)).fetchall()  # client_page: at least the client itself
 
 
 def test_migrations_apply_once(projects: Any) -> None:

@@ -10,18 +10,19 @@ from typing import Any
 import psycopg
 import pytest
 
-from shared.config import get_settings
-from shared.models import SourceClient, SyncApplied, client_row_from_source
-from shared.stores.project_a import ProjectAStore
+from shared.models import SourceClient, client_row_from_source
+from shared.ports import SyncApplied
+from shared.wiring import sync_service
 from tests.conftest import Databases
+from tests.integration.helpers import OneClientAtATime
 from tests.random_refs import random_email
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(projects: Any) -> ProjectAStore:
-    return ProjectAStore(get_settings())
+def store(projects: Any) -> OneClientAtATime:
+    return OneClientAtATime()
 
 
 def state(client_id: uuid.UUID, name: str, at: datetime, email: str | None = None) -> Any:
@@ -30,45 +31,45 @@ def state(client_id: uuid.UUID, name: str, at: datetime, email: str | None = Non
     )
 
 
-def test_an_older_state_sent_after_a_newer_one_is_ignored(store: ProjectAStore, db: Databases) -> None:
+def test_an_older_state_sent_after_a_newer_one_is_ignored(store: OneClientAtATime, db: Databases) -> None:
     client_id = uuid.uuid4()
-    assert store.upsert_synced_client(state(client_id, "Newest", T0 + timedelta(seconds=2))).outcome == "inserted"
-    assert store.upsert_synced_client(state(client_id, "Older", T0 + timedelta(seconds=1))).outcome == "unchanged"
-    assert store.upsert_synced_client(state(client_id, "Oldest", T0)).outcome == "unchanged"
+    assert store.upsert(state(client_id, "Newest", T0 + timedelta(seconds=2))).outcome == "inserted"
+    assert store.upsert(state(client_id, "Older", T0 + timedelta(seconds=1))).outcome == "unchanged"
+    assert store.upsert(state(client_id, "Oldest", T0)).outcome == "unchanged"
     row = db.client(client_id)
     assert row["full_name"] == "Newest"
     assert row["source_updated_at"] == T0 + timedelta(seconds=2)
 
 
-def test_a_newer_state_replaces_an_older_one(store: ProjectAStore, db: Databases) -> None:
+def test_a_newer_state_replaces_an_older_one(store: OneClientAtATime, db: Databases) -> None:
     client_id = uuid.uuid4()
-    store.upsert_synced_client(state(client_id, "First", T0))
-    assert store.upsert_synced_client(state(client_id, "Second", T0 + timedelta(seconds=1))).outcome == "updated"
+    store.upsert(state(client_id, "First", T0))
+    assert store.upsert(state(client_id, "Second", T0 + timedelta(seconds=1))).outcome == "updated"
     assert db.client(client_id)["full_name"] == "Second"
 
 
-def test_an_archive_observed_before_the_stored_state_is_ignored(store: ProjectAStore, db: Databases) -> None:
+def test_an_archive_observed_before_the_stored_state_is_ignored(store: OneClientAtATime, db: Databases) -> None:
     client_id = uuid.uuid4()
-    store.upsert_synced_client(state(client_id, "Back Again", T0 + timedelta(seconds=5)))
-    assert store.archive_synced_client(client_id, T0 + timedelta(seconds=4)) == "unchanged"
+    store.upsert(state(client_id, "Back Again", T0 + timedelta(seconds=5)))
+    assert store.archive(client_id, T0 + timedelta(seconds=4)) == "unchanged"
     assert db.client(client_id)["status"] == "active"
-    assert store.archive_synced_client(client_id, T0 + timedelta(seconds=6)) == "archived"
+    assert store.archive(client_id, T0 + timedelta(seconds=6)) == "archived"
     assert db.client(client_id)["status"] == "archived"
 
 
-def test_clients_of_project_a_alone_are_never_archived(store: ProjectAStore, db: Databases) -> None:
+def test_clients_of_project_a_alone_are_never_archived(store: OneClientAtATime, db: Databases) -> None:
     client_id = uuid.uuid4()
     db.add_project_a_client(client_id, uuid.uuid4(), "Local Only")
-    assert store.archive_synced_client(client_id, T0 + timedelta(days=3650)) == "unchanged"
+    assert store.archive(client_id, T0 + timedelta(days=3650)) == "unchanged"
     assert db.client(client_id)["status"] == "active"
 
 
-def test_email_of_another_client_is_a_conflict_not_a_race(store: ProjectAStore, db: Databases) -> None:
+def test_email_of_another_client_is_a_conflict_not_a_race(store: OneClientAtATime, db: Databases) -> None:
     email = random_email()
     holder, newcomer = uuid.uuid4(), uuid.uuid4()
-    store.upsert_synced_client(state(holder, "Holder", T0, email))
-    applied = store.upsert_synced_client(state(newcomer, "Newcomer", T0, email.upper()))
-    assert applied == SyncApplied(outcome="conflict", conflict="email", other_client_id=holder)
+    store.upsert(state(holder, "Holder", T0, email))
+    applied = store.upsert(state(newcomer, "Newcomer", T0, email.upper()))
+    assert applied == SyncApplied(client_id=newcomer, outcome="conflict", conflict="email", other_client_id=holder)
     assert db.client(newcomer) is None
 
 
@@ -79,11 +80,9 @@ def test_an_email_change_and_a_rename_at_once_both_reach_project_a(projects: Any
 
     import psycopg
 
-    from shared.sync import default_service
-
     client_id = uuid.uuid4()
     db.add_project_b_client(client_id, "Before Rename", random_email("before"))
-    service = default_service()
+    service = sync_service()
     assert service.sync_client(client_id).outcome == "inserted"
     new_email = random_email("after")
 
@@ -113,50 +112,45 @@ def test_an_email_change_and_a_rename_at_once_both_reach_project_a(projects: Any
 
 
 def test_a_read_that_missed_an_uncommitted_return_does_not_archive_it(
-    projects: Any, store: ProjectAStore, db: Databases
+    projects: Any, store: OneClientAtATime, db: Databases
 ) -> None:
     """The archive compares with the profile's deletion, not with when a read found it missing."""
     import psycopg
 
-    from shared.stores.project_b import ProjectBStore
-    from shared.sync import default_service
-
     client_id = uuid.uuid4()
     db.add_project_b_client(client_id, "Comes Back", random_email("back"))
-    service = default_service()
+    service = sync_service()
     assert service.sync_client(client_id).outcome == "inserted"
     db.b.execute("delete from public.profiles where id = %s", (client_id,))
     assert service.sync_client(client_id).outcome == "archived"
 
     with psycopg.connect(projects.project_b_url) as returning:
         returning.execute("insert into public.profiles (id, name) values (%s, 'Came Back')", (client_id,))
-        stale = ProjectBStore(get_settings()).read_client(client_id)  # misses the uncommitted insert
+        stale = store.read(client_id)  # misses the uncommitted insert
         assert stale.client is None
     assert service.sync_client(client_id).outcome == "updated"  # the return's own event
 
-    assert store.archive_synced_client(client_id, stale.absent_since) == "unchanged"  # the stale read's event
+    assert store.archive(client_id, stale.absence) == "unchanged"  # the stale read's event
     assert db.client(client_id)["status"] == "active"
     assert db.client(client_id)["full_name"] == "Came Back"
 
 
 def test_a_state_read_before_a_deletion_and_written_after_the_archive_does_not_bring_the_client_back(
-    projects: Any, store: ProjectAStore, db: Databases
+    projects: Any, store: OneClientAtATime, db: Databases
 ) -> None:
     """The archive stores the deletion as the version: an older state, however late, is older than that."""
-    from shared.stores.project_b import ProjectBStore
-    from shared.sync import default_service
 
     client_id = uuid.uuid4()
     db.add_project_b_client(client_id, "First", random_email("late"))
-    service = default_service()
+    service = sync_service()
     assert service.sync_client(client_id).outcome == "inserted"
     db.b.execute("update public.profiles set name = 'Renamed' where id = %s", (client_id,))
-    slow_read = ProjectBStore(get_settings()).read_client(client_id)  # a delivery that stalls after reading
+    slow_read = store.read(client_id)  # a delivery that stalls after reading
     db.b.execute("delete from public.profiles where id = %s", (client_id,))
     assert service.sync_client(client_id).outcome == "archived"
 
     assert slow_read.client is not None
-    assert store.upsert_synced_client(client_row_from_source(slow_read.client)).outcome == "unchanged"
+    assert store.upsert(client_row_from_source(slow_read.client)).outcome == "unchanged"
     assert db.client(client_id)["status"] == "archived"
 
     db.b.execute("insert into public.profiles (id, name) values (%s, 'Back')", (client_id,))

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from shared.sync import default_service
+from shared.wiring import sync_service
 from tests.conftest import THERAPIST, Databases
 from tests.integration.test_access_control import as_user, synced_client
 from tests.integration.test_create_session import new_project_b_client
@@ -50,7 +50,7 @@ def test_an_email_taken_while_the_copy_is_written_is_retried_then_a_conflict(
             "insert into public.clients (id, full_name, email, therapist_id) values (%s, 'Holder', %s, %s)",
             (holder, email, THERAPIST),
         )
-        syncing = threading.Thread(target=lambda: outcome.append(default_service().sync_client(client_id)))
+        syncing = threading.Thread(target=lambda: outcome.append(sync_service().sync_client(client_id)))
         syncing.start()
         wait_until_blocked(db, "client-sync-project_a")
         holding.commit()
@@ -96,7 +96,7 @@ def test_a_native_row_committed_while_the_copy_is_written_is_left_untouched(
         holding.execute(
             "insert into public.clients (id, full_name, therapist_id) values (%s, 'Native', %s)", (client_id, THERAPIST)
         )
-        syncing = threading.Thread(target=lambda: outcome.append(default_service().sync_client(client_id)))
+        syncing = threading.Thread(target=lambda: outcome.append(sync_service().sync_client(client_id)))
         syncing.start()
         wait_until_blocked(db, "client-sync-project_a")
         holding.commit()

@@ -34,8 +34,8 @@ from werkzeug.test import TestResponse
 
 from devtools.localdb import LocalProjects
 from shared.models import client_row_from_source
-from shared.stores.project_b import SourceState
-from shared.sync import default_service
+from shared.ports import SourceState
+from shared.wiring import sync_service
 from tests.conftest import WEBHOOK_SECRET, Databases
 from tests.integration.helpers import function_client
 from tests.random_refs import random_email, random_name
@@ -118,8 +118,12 @@ def test_deliveries_in_flight_while_project_b_changes_converge_to_project_b(
 ) -> None:
     seed = random.randrange(1_000_000)
     rng = random.Random(seed)
-    service = default_service()
-    read_client = service.project_b.read_client
+    service = sync_service()
+    read_clients = service.project_b.read_clients
+
+    def read_client(client_id: uuid.UUID) -> SourceState:
+        (state,) = read_clients([client_id])
+        return state
 
     # Project B before the first delivery: the clients, then a history with deletes and returns.
     client_ids = [uuid.uuid4() for _ in range(CLIENTS)]
@@ -144,7 +148,7 @@ def test_deliveries_in_flight_while_project_b_changes_converge_to_project_b(
         if start != "none":
             state = first_states[client_id] if start == "first" else read_client(client_id)
             if state.client is not None:
-                service.project_a.upsert_synced_client(client_row_from_source(state.client))
+                service.project_a.upsert_synced_clients([client_row_from_source(state.client)])
 
     # What changes while deliveries are in flight: every stalled client after its stalled read (a deleted one
     # comes back), the email alone of the email-only clients, and any change but a delete of the others.
@@ -165,16 +169,16 @@ def test_deliveries_in_flight_while_project_b_changes_converge_to_project_b(
     release = threading.Event()
     stalling = threading.local()
 
-    def read_then_stall(client_id: uuid.UUID) -> SourceState:
-        state = read_client(client_id)
+    def read_then_stall(client_ids: list[uuid.UUID]) -> list[SourceState]:
+        states = read_clients(client_ids)
         if getattr(stalling, "pending", False):
             stalling.pending = False
             stalled_reads.wait(timeout=WAIT_SECONDS)
             if not release.wait(timeout=WAIT_SECONDS):
                 raise TimeoutError("the stalled delivery was never released")
-        return state
+        return states
 
-    monkeypatch.setattr(service.project_b, "read_client", read_then_stall)
+    monkeypatch.setattr(service.project_b, "read_clients", read_then_stall)
 
     def send_stalled(event: dict[str, Any]) -> tuple[int, Any]:
         stalling.pending = True

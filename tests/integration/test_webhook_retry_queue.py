@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from shared.models import QueuedSync
-from shared.sync import default_service
+from shared.wiring import sync_service
 from tests.conftest import Databases
 from tests.integration.helpers import function_client
 from tests.integration.test_create_session_faults import UNREACHABLE
@@ -66,9 +66,9 @@ def test_the_client_id_is_queued_when_project_a_is_down_and_its_replay_converges
 
     reconfigure(PROJECT_A_DB_URL=projects.project_a_functions_url)
     message = QueuedSync.model_validate_json(queued[0]["Body"])
-    assert default_service().sync_client(message.client_id).outcome == "inserted"
+    assert sync_service().sync_client(message.client_id).outcome == "inserted"
     assert_matches_project_b(db, client_id)
-    assert default_service().sync_client(message.client_id).outcome == "unchanged"
+    assert sync_service().sync_client(message.client_id).outcome == "unchanged"
 
 
 def test_without_a_queue_an_unavailable_project_is_503(reconfigure: Callable[..., None], db: Databases) -> None:

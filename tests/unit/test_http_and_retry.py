@@ -8,10 +8,11 @@ import psycopg
 import pytest
 
 from shared.config import Settings
-from shared.errors import ConcurrentSyncRace, EmailConflict, UpstreamUnavailable
+from shared.errors import ConcurrentSyncRace, EmailConflict, TransientError, UpstreamUnavailable
 from shared.http import HttpResponse, answer, error_response, from_lambda, to_lambda
 from shared.logs import log_event
 from shared.retry import call_with_retries, is_transient
+from shared.stores import pools
 
 FAST = Settings(retry_attempts=3, retry_max_wait_seconds=0)
 
@@ -52,15 +53,39 @@ def test_upstream_unavailable_carries_retry_after() -> None:
         (psycopg.errors.SerializationFailure(), True),
         (psycopg.errors.DeadlockDetected(), True),
         (psycopg.errors.QueryCanceled(), True),
-        (ConcurrentSyncRace("x"), True),
+        (psycopg.errors.LockNotAvailable(), True),
         (psycopg.errors.UniqueViolation(), False),
         (psycopg.errors.InvalidAuthorizationSpecification(), False),
+        (ValueError(), False),
+    ],
+)
+def test_the_postgres_backend_tells_what_may_pass(exc: BaseException, transient: bool) -> None:
+    assert pools.is_transient(exc) is transient
+
+
+@pytest.mark.parametrize(
+    ("exc", "transient"),
+    [
+        (TransientError("x"), True),
+        (ConcurrentSyncRace("x"), True),
         (EmailConflict("taken"), False),
         (ValueError(), False),
     ],
 )
-def test_transient_classification(exc: BaseException, transient: bool) -> None:
+def test_retries_take_the_domains_transient_errors_only(exc: BaseException, transient: bool) -> None:
     assert is_transient(exc) is transient
+
+
+def test_the_retry_module_knows_no_driver() -> None:
+    import ast
+    import inspect
+
+    from shared import retry
+
+    tree = ast.parse(inspect.getsource(retry))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {name for name in imported if name.split(".")[0] in ("psycopg", "psycopg_pool", "supabase", "httpx")}
 
 
 def test_retries_are_bounded_then_upstream_unavailable() -> None:
@@ -68,7 +93,7 @@ def test_retries_are_bounded_then_upstream_unavailable() -> None:
 
     def always_fails() -> None:
         calls.append(1)
-        raise psycopg.errors.SerializationFailure()
+        raise TransientError("SerializationFailure")
 
     with pytest.raises(UpstreamUnavailable):
         call_with_retries(FAST, "project_a", always_fails)
@@ -76,7 +101,7 @@ def test_retries_are_bounded_then_upstream_unavailable() -> None:
 
 
 def test_a_transient_fault_then_success_returns_the_result() -> None:
-    outcomes = iter([psycopg.errors.DeadlockDetected(), "ok"])
+    outcomes = iter([TransientError("DeadlockDetected"), "ok"])
 
     def flaky() -> str:
         outcome = next(outcomes)

@@ -10,15 +10,17 @@ from pydantic import ValidationError
 
 from shared.models import CreateSessionRequest, SourceClient, WebhookEvent, client_row_from_source
 
+ATTRIBUTES = ("age", "gender_identity", "avatar_url")
+
 
 def source(**changes: object) -> SourceClient:
+    attributes = {"age": 35, "gender_identity": "female", "avatar_url": "https://example.com/a.png"}
+    attributes.update({key: changes.pop(key) for key in ATTRIBUTES if key in changes})
     fields = {
         "id": uuid.uuid4(),
         "name": "Jane Doe",
         "email": "jane@example.com",
-        "age": 35,
-        "gender_identity": "female",
-        "avatar_url": "https://example.com/a.png",
+        "attributes": attributes,
         "updated_at": datetime(2026, 1, 1, tzinfo=UTC),
     }
     return SourceClient.model_validate({**fields, **changes})
