@@ -6,7 +6,7 @@ READY := $(VENV)/.ready
 
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: dev test lint bench clean
+.PHONY: dev test sync lint bench clean
 
 $(READY): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -17,6 +17,21 @@ $(READY): requirements.txt requirements-dev.txt
 
 dev: $(READY)
 	$(PY) -m devtools.dev
+
+# A backfill of the local stack of `make dev` (running, in another terminal) as the functions' login, with
+# `python -m shared.cli` (README, Operators); ARGS go to it, e.g. `make sync ARGS=--dry-run`.
+DEV_DIR ?= .dev
+sync: $(READY)
+	@if [ ! -f "$(DEV_DIR)/env" ]; then \
+		echo "make sync: $(DEV_DIR)/env is missing: start the local stack with 'make dev' (in another terminal) first" >&2; \
+		exit 1; \
+	fi
+	@set -a; . "$(DEV_DIR)/env"; set +a; \
+	PROJECT_A_DB_URL="$$FUNCTIONS_PROJECT_A_DB_URL" PROJECT_B_DB_URL="$$FUNCTIONS_PROJECT_B_DB_URL" \
+		$(PY) -m shared.cli backfill $(ARGS) || { \
+		status=$$?; \
+		[ $$status -ne 1 ] || echo "make sync: it runs against the stack of 'make dev', which must be running" >&2; \
+		exit $$status; }
 
 test: $(READY)
 	$(PY) -m ruff check .
@@ -30,6 +45,7 @@ lint: $(READY)
 bench: $(READY)
 	$(PY) -m bench.create_session
 	$(PY) -m bench.project_b_webhook
+	$(PY) -m bench.backfill
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache .ruff_cache

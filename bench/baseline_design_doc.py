@@ -25,7 +25,7 @@ from shared.config import Settings, get_settings
 from shared.errors import ClientNotFound
 from shared.http import HttpRequest, HttpResponse, answer_flask, parse_body, require_json_post
 from shared.logs import log_event
-from shared.models import ClientRow, CreateSessionRequest, Session, SourceClient, client_row_from_source
+from shared.models import CreateSessionRequest, Session
 from shared.stores.pools import get_pool, pooled_connection
 
 if TYPE_CHECKING:
@@ -72,32 +72,43 @@ def _client_exists(settings: Settings, client_id: UUID) -> bool:
         return _autocommit(conn).execute(_CHECK_CLIENT, (client_id,)).fetchone() is not None
 
 
-def _fetch_source(settings: Settings, client_id: UUID) -> SourceClient | None:
+def _fetch_source(settings: Settings, client_id: UUID) -> dict[str, Any] | None:
     with _project_b(settings) as conn:
         cursor = _autocommit(conn).cursor(row_factory=dict_row)
         profile = cursor.execute(_FETCH_PROFILE, (client_id,)).fetchone()
         if profile is None:
             return None
         user = cursor.execute(_FETCH_EMAIL, (client_id,)).fetchone()
-    name = profile.pop("name")
-    return SourceClient(
-        id=profile.pop("id"),
-        name=name,
-        email=user["email"] if user else None,
-        updated_at=profile.pop("updated_at"),
-        attributes={key: profile[key] for key in ("age", "gender_identity", "avatar_url")},
-    )
+    return {**profile, "email": user["email"] if user else None}
 
 
-def client_params(client: ClientRow, therapist_id: UUID | None) -> dict[str, Any]:
+def client_from_source(source: dict[str, Any]) -> dict[str, Any]:
+    """The design document's mapping: same id, name, email, a note of what Project B knew."""
+    details = []
+    if source.get("age") is not None:
+        details.append(f"Age: {source['age']}")
+    if source.get("gender_identity"):
+        details.append(f"Gender: {source['gender_identity']}")
+    email = (source.get("email") or "").strip()
+    return {
+        "id": source["id"],
+        "full_name": (source.get("name") or "").strip() or "Unnamed client",
+        "email": email or None,
+        "notes": "Synced from Project B." + (" " + ", ".join(details) if details else ""),
+        "source_attributes": {key: source.get(key) for key in ("age", "gender_identity", "avatar_url")},
+        "source_updated_at": source.get("updated_at"),
+    }
+
+
+def client_params(client: dict[str, Any], therapist_id: UUID | None) -> dict[str, Any]:
     """The parameters of INSERT_CLIENT for a mapped client."""
-    params = client.model_dump()
+    params = dict(client)
     params["therapist_id"] = therapist_id
     params["source_attributes"] = Jsonb(params["source_attributes"])
     return params
 
 
-def _insert_client(settings: Settings, client: ClientRow, therapist_id: UUID) -> bool:
+def _insert_client(settings: Settings, client: dict[str, Any], therapist_id: UUID) -> bool:
     with _project_a(settings) as conn:
         try:
             _autocommit(conn).execute(INSERT_CLIENT, client_params(client, therapist_id))
@@ -130,7 +141,7 @@ def handle(request: HttpRequest) -> HttpResponse:
         if source is None:
             log_event("client_not_found", **ids)
             raise ClientNotFound("Client not found in either project")
-        client_synced = _insert_client(settings, client_row_from_source(source), therapist.id)
+        client_synced = _insert_client(settings, client_from_source(source), therapist.id)
         log_event("client_synced" if client_synced else "client_already_synced_concurrently", **ids)
     session = _insert_session(settings, therapist.id, body)
     log_event("session_created", session_id=session.id, **ids)

@@ -22,10 +22,8 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
-from bench.baseline_design_doc import INSERT_CLIENT, client_params
+from bench.baseline_design_doc import INSERT_CLIENT, client_from_source, client_params
 from devtools.localdb import LocalProjects, prepare_projects, start_server
-from shared.models import client_row_from_source
-from shared.stores.postgres import source_client
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_FRAMEWORK = Path(sys.executable).parent / "functions-framework"
@@ -100,7 +98,11 @@ select id, 'Bench Client ' || left(id::text, 8), 18 + (random() * 60)::int,
 returning id
 """
 
-_SOURCES = "select id, profile, updated_at from public.client_states(%s)"
+_SOURCES = """
+select p.id, p.name, u.email, p.age, p.gender_identity, p.avatar_url, p.updated_at
+  from public.profiles p join auth.users u on u.id = p.id
+ where p.id = any(%s)
+"""
 
 
 def add_clients(projects: LocalProjects, count: int, *, synced_to: UUID | None = None) -> list[UUID]:
@@ -109,7 +111,7 @@ def add_clients(projects: LocalProjects, count: int, *, synced_to: UUID | None =
         ids = [row[0] for row in conn.execute(_NEW_PROJECT_B_CLIENTS, (count,))]
         sources = conn.cursor(row_factory=dict_row).execute(_SOURCES, (ids,)).fetchall() if synced_to else []
     if synced_to is not None:
-        rows = [client_params(client_row_from_source(source_client(s)), synced_to) for s in sources]
+        rows = [client_params(client_from_source(source), synced_to) for source in sources]
         with psycopg.connect(projects.project_a_url) as conn:
             conn.cursor().executemany(INSERT_CLIENT, rows)
     return ids

@@ -29,3 +29,9 @@ def sign_access_token(
         **extra,
     }
     return jwt.encode(claims, secret, algorithm=algorithm, headers=headers)
+
+
+def sign_service_role_token(secret: str, *, expires_in: int = 3600) -> str:
+    """A token like Project A's service_role key (role service_role, no subject or audience)."""
+    now = int(time.time())
+    return jwt.encode({"iss": "supabase", "role": "service_role", "iat": now, "exp": now + expires_in}, secret)

@@ -94,6 +94,37 @@ def verify_access_token(authorization: str | None, settings: Settings) -> Therap
     return Therapist(id=therapist_id, claims=claims)
 
 
+class ServiceRole:
+    """The caller of a token of Project A's service role (its service_role key): an operator or a job."""
+
+
+def verify_caller(authorization: str | None, settings: Settings) -> Therapist | ServiceRole:
+    """sync_client's caller: a signed-in user's token (verified as verify_access_token does), or a service_role
+    token signed with the same keys. Supabase's service_role key carries no audience, subject or the auth
+    issuer, so only its signature, expiry and role are checked."""
+    token = bearer_token(authorization)
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized("Malformed token") from exc
+    key, algorithms = _signing_key(token, header, settings)
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=algorithms,
+            leeway=settings.jwt_leeway_seconds,
+            options={"require": ["exp"], "verify_aud": False, "verify_iss": False},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("Token expired") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("Invalid token") from exc
+    if claims.get("role") == "service_role":
+        return ServiceRole()
+    return verify_access_token(authorization, settings)
+
+
 def verify_webhook_secret(authorization: str | None, settings: Settings) -> None:
     """Project B's webhook presents `Authorization: Bearer <PROJECT_B_WEBHOOK_SECRET>`."""
     if settings.project_b_webhook_secret is None:

@@ -10,9 +10,7 @@ from shared.errors import ClientArchived, ClientNotFound, EmailConflict, Idempot
 from shared.logs import log_context, log_event
 from shared.models import CreateSessionRequest, Session, Therapist
 from shared.ports import Booking, BookingRequest, ProjectA
-from shared.sync import SyncService, log_applied
-
-CLIENT_NOT_FOUND = "No client of yours has this id"
+from shared.sync import CLIENT_NOT_FOUND, SyncService, log_applied
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     queue_read_timeout_seconds: float = Field(default=2.0, gt=0)
     queue_max_attempts: int = Field(default=2, ge=1, le=10)
 
+    # sync_client: clients per page of a backfill or reconcile job, how long a job or a scheduled reconcile
+    # runs before it stops (a job then queues its remainder), and how far before the watermark reconcile
+    # starts again, so that a change stamped before another but committed after it is not missed.
+    sync_page_size: int = Field(default=1000, ge=1, le=5000)
+    sync_job_budget_seconds: float = Field(default=10.0, gt=0)
+    reconcile_overlap_seconds: float = Field(default=300.0, ge=0)
+
     @property
     def worst_case_request_seconds(self) -> float:
         """The longest a request can take before it answers on its own (a 503 at worst).
@@ -67,7 +74,7 @@ class Settings(BaseSettings):
         statement_seconds = max(self.project_a_statement_timeout_ms, self.project_b_statement_timeout_ms) / 1000
         per_step = self.retry_budget_seconds + self.db_pool_timeout_seconds + statement_seconds
         queue = self.queue_max_attempts * (self.queue_connect_timeout_seconds + self.queue_read_timeout_seconds)
-        return STEPS_PER_REQUEST * per_step + queue
+        return max(STEPS_PER_REQUEST * per_step, self.sync_job_budget_seconds + per_step) + queue
 
     @model_validator(mode="after")
     def _answers_within_the_function_timeout(self) -> Settings:

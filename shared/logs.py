@@ -26,6 +26,14 @@ _ALLOWED_FIELDS = frozenset(
         "table",
         "function",
         "queued",
+        "mode",
+        "dry_run",
+        "inserted",
+        "updated",
+        "unchanged",
+        "archived",
+        "conflicts",
+        "count",
         "message_id",
     }
 )

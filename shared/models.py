@@ -33,29 +33,14 @@ class Therapist(BaseModel):
 
 
 class SourceClient(BaseModel):
-    """A client as Project B has it: the profile with the email of its auth user. `attributes` holds every
-    other synced field of the profile, as Project B's private.client_profile() names them (the one place)."""
+    """A client as Project B states it: its profile's synced fields with the auth user's email (as Project B's
+    private.synced_profile_fields names them) and its version. Project A's SQL maps it to its columns."""
 
     model_config = ConfigDict(frozen=True)
 
     id: UUID
-    name: str | None = None
-    email: str | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    profile: dict[str, Any]
     updated_at: datetime | None = None
-
-
-class ClientRow(BaseModel):
-    """The Project A `clients` columns a sync writes."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: UUID
-    full_name: str
-    email: str | None
-    notes: str
-    source_attributes: dict[str, Any]
-    source_updated_at: datetime | None
 
 
 class Session(BaseModel):
@@ -119,24 +104,42 @@ class QueuedSync(BaseModel):
     type: Literal["INSERT", "UPDATE", "DELETE"]
 
 
-UNNAMED_CLIENT = "Unnamed client"
+class BackfillRange(BaseModel):
+    """A job of a sharded backfill: the Project B clients with ids from `start` to `end` (inclusive), from
+    after `cursor` on (null: from `start`). A job that runs out of time queues its remainder."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["backfill_range"]
+    start: UUID
+    end: UUID
+    cursor: UUID | None = None
 
 
-def client_row_from_source(source: SourceClient) -> ClientRow:
-    """The mapping of the design document: same id, name, email, a note of what Project B knew."""
-    age, gender = source.attributes.get("age"), source.attributes.get("gender_identity")
-    details = []
-    if age is not None:
-        details.append(f"Age: {age}")
-    if gender:
-        details.append(f"Gender: {gender}")
-    notes = "Synced from Project B." + (" " + ", ".join(details) if details else "")
-    name = (source.name or "").strip()
-    return ClientRow(
-        id=source.id,
-        full_name=name or UNNAMED_CLIENT,
-        email=source.email.strip() if source.email and source.email.strip() else None,
-        notes=notes,
-        source_attributes=dict(source.attributes),
-        source_updated_at=source.updated_at,
-    )
+class SyncOneRequest(BaseModel):
+    """sync_client's body for one client."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    client_id: UUID
+
+
+class BulkSyncRequest(BaseModel):
+    """sync_client's body for a page of a backfill or reconcile, or for queueing a sharded backfill."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    mode: Literal["backfill", "reconcile"]
+    cursor: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=1000, ge=1, le=5000)
+    dry_run: bool = False
+    full: bool = False
+    shards: int | None = Field(default=None, ge=2, le=256)
+
+    @model_validator(mode="after")
+    def _options_fit_the_mode(self) -> BulkSyncRequest:
+        if self.shards is not None and (self.mode != "backfill" or self.cursor is not None or self.dry_run):
+            raise ValueError("shards is for a backfill from the start, without cursor or dry_run")
+        if self.full and self.mode != "reconcile":
+            raise ValueError("full is for reconcile")
+        return self

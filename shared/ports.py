@@ -7,12 +7,12 @@ errors to shared.errors (TransientError, ...) and retries nothing itself: shared
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 from uuid import UUID
 
-from shared.models import ClientRow, SourceClient
+from shared.models import SourceClient
 
 SyncOutcome = Literal["inserted", "updated", "unchanged", "archived", "conflict"]
 ConflictKind = Literal["email", "id"]
@@ -45,6 +45,13 @@ class Absence:
     client_id: UUID
     deleted_at: datetime | None
     read_at: datetime
+
+    def as_json(self) -> dict[str, str]:
+        """What Project A's archive takes: the recorded deletion (which becomes the stored version), or else
+        the time of the read."""
+        if self.deleted_at is not None:
+            return {"id": str(self.client_id), "deleted_at": self.deleted_at.isoformat()}
+        return {"id": str(self.client_id), "absent_since": self.read_at.isoformat()}
 
 
 @dataclass(frozen=True)
@@ -87,19 +94,111 @@ class ClientPage:
     count: int
 
 
+@dataclass(frozen=True, order=True)
+class Watermark:
+    """A position in Project B's changes: the version (updated_at, or deleted_at) and id of a change."""
+
+    version: datetime
+    client_id: UUID
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    """A page of Project B's changes: the clients written as ClientPage's JSON, the deletions as the JSON of
+    [{id, deleted_at}], the position of the last change and how many changes."""
+
+    clients_json: str
+    absences_json: str
+    last: Watermark | None
+    count: int
+
+
+@dataclass(frozen=True)
+class PageApplied:
+    """What one page did in Project A, counted; the conflicts with their ids."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    archived: int = 0
+    conflicts: list[SyncApplied] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "archived": self.archived,
+            "conflicts": len(self.conflicts),
+        }
+
+    def __add__(self, other: PageApplied) -> PageApplied:
+        return PageApplied(
+            inserted=self.inserted + other.inserted,
+            updated=self.updated + other.updated,
+            unchanged=self.unchanged + other.unchanged,
+            archived=self.archived + other.archived,
+            conflicts=[*self.conflicts, *other.conflicts],
+        )
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A conflict the sync remembers (shared.ports.SyncApplied's, with when it was seen and resolved)."""
+
+    client_id: UUID
+    kind: ConflictKind
+    other_client_id: UUID | None
+    first_seen: datetime
+    last_seen: datetime
+    resolved_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TherapistSync:
+    """sync_client's answer to a therapist: `ok` with what the sync did, or why not."""
+
+    outcome: Literal["ok", "not_found", "not_a_therapist"]
+    applied: SyncApplied | None
+
+
 class ProjectA(Protocol):
     """Project A: bookings as the therapist, and writes of synced clients as the service role."""
 
-    def book_session(self, request: BookingRequest, copy: ClientRow | None = None) -> Booking:
+    def book_session(self, request: BookingRequest, copy: SourceClient | None = None) -> Booking:
         """One round trip: check the therapist, write `copy` of the client if given, book."""
         ...
 
-    def upsert_synced_clients(self, clients: Sequence[ClientRow]) -> list[SyncApplied]:
+    def upsert_synced_clients(self, clients: Sequence[SourceClient]) -> list[SyncApplied]:
         """Write Project B's states; one answer per distinct id, in id order."""
         ...
 
     def archive_synced_clients(self, absences: Sequence[Absence]) -> list[SyncApplied]:
         """Archive clients Project B no longer has; one answer (archived or unchanged) per id."""
+        ...
+
+    def apply_sync_page(
+        self, clients_json: str, absences_json: str, watermark: Watermark | None = None, *, dry_run: bool = False
+    ) -> PageApplied:
+        """One statement: write a page of clients and absences (JSON texts, passed as they are) and, once they
+        are written, keep `watermark`. With dry_run, the same in a transaction that is rolled back."""
+        ...
+
+    def reconcile_watermark(self) -> Watermark | None:
+        """Where reconcile stands, or None before its first page."""
+        ...
+
+    def conflicts(self, *, include_resolved: bool = False, limit: int = 1000) -> list[Conflict]:
+        """The conflicts the sync remembers: the open ones, oldest first, or all."""
+        ...
+
+    def synced_client_ids(self, after: UUID | None, limit: int) -> list[UUID]:
+        """Active clients synced from Project B, in id order after `after`."""
+        ...
+
+    def sync_client_as(self, claims: dict[str, Any], state: SourceState) -> TherapistSync:
+        """One statement: write Project B's state of a client for the therapist of `claims`, who claims it if
+        nobody has; not_found when it is not theirs."""
         ...
 
 
@@ -112,4 +211,8 @@ class ProjectB(Protocol):
 
     def read_client_page(self, after: UUID | None, limit: int, until: UUID | None = None) -> ClientPage:
         """Up to `limit` clients in id order after `after` (exclusive) and up to `until` (inclusive)."""
+        ...
+
+    def read_changes(self, since: Watermark, limit: int) -> ChangePage:
+        """Up to `limit` changes (profiles written, profiles deleted) after `since`, in (version, id) order."""
         ...

@@ -9,15 +9,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from shared.errors import InvalidRequest, UpstreamUnavailable
+from shared.errors import ClientNotFound, InvalidRequest, NotATherapist, UpstreamUnavailable
 from shared.logs import log_context, log_event
-from shared.models import ClientRow, QueuedSync, WebhookEvent, client_row_from_source
+from shared.models import QueuedSync, SourceClient, Therapist, WebhookEvent
 from shared.ports import ProjectA, ProjectB, SyncApplied
 
 if TYPE_CHECKING:
     from shared.stores.retry_queue import RetryQueue
 
 SYNCED_SOURCES = frozenset({"public.profiles", "auth.users"})
+CLIENT_NOT_FOUND = "No client of yours has this id"
 
 
 @dataclass(frozen=True)
@@ -36,22 +37,36 @@ class SyncService:
         self.project_b = project_b
         self.retry_queue = retry_queue
 
-    def copy_of(self, client_id: UUID) -> ClientRow | None:
-        """Project B's client as Project A's row, or None when Project B has no such profile."""
+    def copy_of(self, client_id: UUID) -> SourceClient | None:
+        """Project B's client (Project A's SQL maps it), or None when Project B has no such profile."""
         (state,) = self.project_b.read_clients([client_id])
-        return client_row_from_source(state.client) if state.client is not None else None
+        return state.client
 
     def sync_client(self, client_id: UUID) -> SyncApplied:
         """Bring one client of Project A to Project B's current state (insert, update, archive or nothing)."""
         with log_context(client_id=client_id):
             (state,) = self.project_b.read_clients([client_id])
             if state.client is not None:
-                (applied,) = self.project_a.upsert_synced_clients([client_row_from_source(state.client)])
+                (applied,) = self.project_a.upsert_synced_clients([state.client])
             else:
                 assert state.absence is not None
                 (applied,) = self.project_a.archive_synced_clients([state.absence])
             log_applied([applied])
             return applied
+
+    def sync_client_for(self, therapist: Therapist, client_id: UUID) -> SyncApplied:
+        """sync_client for a therapist: sync one client, which becomes theirs if nobody has it; 404 when it is
+        another therapist's or in neither project (one answer), 403 for a user who is not a therapist."""
+        with log_context(client_id=client_id, therapist_id=therapist.id):
+            (state,) = self.project_b.read_clients([client_id])
+            answer = self.project_a.sync_client_as(therapist.claims, state)
+            if answer.outcome == "not_a_therapist":
+                raise NotATherapist("Only therapists sync clients")
+            if answer.outcome == "not_found" or answer.applied is None:
+                log_event("client_not_found")
+                raise ClientNotFound(CLIENT_NOT_FOUND)
+            log_applied([answer.applied])
+            return answer.applied
 
     def apply_webhook_event(self, event: WebhookEvent) -> SyncApplied:
         """Apply one database webhook event. Its payload is only a hint: the client is re-read from Project B,

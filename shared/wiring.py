@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from shared.booking import BookingService
+from shared.bulk import BulkSync
 from shared.config import get_settings
 from shared.ports import ProjectA, ProjectB
 from shared.sync import SyncService
+
+if TYPE_CHECKING:
+    from shared.stores.retry_queue import RetryQueue
 
 
 @lru_cache(maxsize=1)
@@ -20,15 +25,26 @@ def projects() -> tuple[ProjectA, ProjectB]:
 
 
 @lru_cache(maxsize=1)
-def sync_service() -> SyncService:
+def queue() -> RetryQueue | None:
+    """The SQS queue of webhook retries and backfill jobs, when one is configured (boto3 is imported then)."""
     settings = get_settings()
-    retry_queue = None
-    if settings.sync_retry_queue_url:
-        from shared.stores.retry_queue import RetryQueue
+    if not settings.sync_retry_queue_url:
+        return None
+    from shared.stores.retry_queue import RetryQueue
 
-        retry_queue = RetryQueue(settings.sync_retry_queue_url, settings)
+    return RetryQueue(settings.sync_retry_queue_url, settings)
+
+
+@lru_cache(maxsize=1)
+def sync_service() -> SyncService:
     project_a, project_b = projects()
-    return SyncService(project_a, project_b, retry_queue)
+    return SyncService(project_a, project_b, queue())
+
+
+@lru_cache(maxsize=1)
+def bulk_sync() -> BulkSync:
+    project_a, project_b = projects()
+    return BulkSync(project_a, project_b, get_settings(), queue())
 
 
 @lru_cache(maxsize=1)
@@ -39,5 +55,5 @@ def booking_service() -> BookingService:
 
 def reset() -> None:
     """Forget the services (tests change the settings between cases)."""
-    for cached in (projects, sync_service, booking_service):
+    for cached in (projects, queue, sync_service, bulk_sync, booking_service):
         cached.cache_clear()

@@ -15,8 +15,20 @@ from psycopg.types.json import Jsonb
 
 from shared.config import Settings
 from shared.errors import ConcurrentSyncRace
-from shared.models import ClientRow, SourceClient
-from shared.ports import Absence, Booking, BookingRequest, ClientPage, SourceState, SyncApplied
+from shared.models import SourceClient
+from shared.ports import (
+    Absence,
+    Booking,
+    BookingRequest,
+    ChangePage,
+    ClientPage,
+    Conflict,
+    PageApplied,
+    SourceState,
+    SyncApplied,
+    TherapistSync,
+    Watermark,
+)
 from shared.retry import retried
 from shared.stores.pools import Project, get_pool, pooled_connection
 
@@ -32,6 +44,17 @@ _UPSERT_SYNCED_CLIENTS = "select client_id, outcome, conflict, other_client_id f
 _ARCHIVE_SYNCED_CLIENTS = "select client_id, outcome from public.archive_synced_clients(%s)"
 _CLIENT_STATES = "select id, profile, updated_at, deleted_at, read_at from public.client_states(%s)"
 _CLIENT_PAGE = "select clients::text, last_id, count from public.client_page(%s, %s, %s)"
+_CLIENT_CHANGES = (
+    "select clients::text, absences::text, last_version, last_id, count from public.client_changes(%s, %s, %s)"
+)
+_APPLY_SYNC_PAGE = "select public.apply_sync_page(%s::jsonb, %s::jsonb, %s, %s, %s)"
+_SYNC_WATERMARK = "select watermark, watermark_id from public.sync_watermark(%s)"
+_SYNC_CONFLICTS = (
+    "select client_id, kind, other_client_id, first_seen, last_seen, resolved_at from public.sync_conflicts(%s, %s)"
+)
+_SYNCED_CLIENT_IDS = "select * from public.synced_client_ids(%s, %s)"
+_SYNC_CLIENT_AS = "select public.sync_client_as(%s, %s, %s, %s)"
+RECONCILE = "reconcile"
 
 
 class _PostgresProject:
@@ -57,7 +80,7 @@ class PostgresProjectA(_PostgresProject):
         super().__init__(settings, url.get_secret_value() if url else None)
 
     @retried
-    def book_session(self, request: BookingRequest, copy: ClientRow | None = None) -> Booking:
+    def book_session(self, request: BookingRequest, copy: SourceClient | None = None) -> Booking:
         params = (
             Jsonb(request.claims),
             request.client_id,
@@ -78,7 +101,7 @@ class PostgresProjectA(_PostgresProject):
         )
 
     @retried
-    def upsert_synced_clients(self, clients: Sequence[ClientRow]) -> list[SyncApplied]:
+    def upsert_synced_clients(self, clients: Sequence[SourceClient]) -> list[SyncApplied]:
         rows = Jsonb([client.model_dump(mode="json") for client in clients])
         with pooled_connection(self._pool()) as conn:
             cursor = conn.cursor(row_factory=dict_row)
@@ -87,10 +110,71 @@ class PostgresProjectA(_PostgresProject):
 
     @retried
     def archive_synced_clients(self, absences: Sequence[Absence]) -> list[SyncApplied]:
-        rows = Jsonb([_absence_json(absence) for absence in absences])
+        rows = Jsonb([absence.as_json() for absence in absences])
         with pooled_connection(self._pool()) as conn:
             answers = conn.execute(_ARCHIVE_SYNCED_CLIENTS, (rows,)).fetchall()
         return [SyncApplied(client_id=client_id, outcome=outcome) for client_id, outcome in answers]
+
+    @retried
+    def apply_sync_page(
+        self, clients_json: str, absences_json: str, watermark: Watermark | None = None, *, dry_run: bool = False
+    ) -> PageApplied:
+        params = (
+            clients_json,
+            absences_json,
+            RECONCILE if watermark else None,
+            watermark.version if watermark else None,
+            watermark.client_id if watermark else None,
+        )
+        with pooled_connection(self._pool()) as conn:
+            if dry_run:
+                with conn.transaction(force_rollback=True):
+                    row = _race_is_retried(lambda: conn.execute(_APPLY_SYNC_PAGE, params).fetchone())
+            else:
+                row = _race_is_retried(lambda: conn.execute(_APPLY_SYNC_PAGE, params).fetchone())
+        answer = row[0] if row else {}
+        return PageApplied(
+            inserted=answer["inserted"],
+            updated=answer["updated"],
+            unchanged=answer["unchanged"],
+            archived=answer["archived"],
+            conflicts=[
+                _sync_applied({**c, "outcome": "conflict", "conflict": c["kind"]}) for c in answer["conflict_list"]
+            ],
+        )
+
+    @retried
+    def reconcile_watermark(self) -> Watermark | None:
+        with pooled_connection(self._pool()) as conn:
+            row = conn.execute(_SYNC_WATERMARK, (RECONCILE,)).fetchone()
+        return Watermark(version=row[0], client_id=row[1]) if row else None
+
+    @retried
+    def conflicts(self, *, include_resolved: bool = False, limit: int = 1000) -> list[Conflict]:
+        with pooled_connection(self._pool()) as conn:
+            rows = conn.cursor(row_factory=dict_row).execute(_SYNC_CONFLICTS, (include_resolved, limit)).fetchall()
+        return [Conflict(**row) for row in rows]
+
+    @retried
+    def sync_client_as(self, claims: dict[str, Any], state: SourceState) -> TherapistSync:
+        client = state.client.model_dump(mode="json") if state.client is not None else None
+        absence = state.absence.as_json() if state.absence is not None else None
+        params = (
+            Jsonb(claims),
+            state.client_id,
+            Jsonb(client) if client else None,
+            Jsonb(absence) if absence else None,
+        )
+        with pooled_connection(self._pool()) as conn:
+            row = _race_is_retried(lambda: conn.execute(_SYNC_CLIENT_AS, params).fetchone())
+        answer = row[0] if row else {}
+        sync = answer.get("sync")
+        return TherapistSync(outcome=answer["outcome"], applied=_sync_applied(sync) if sync else None)
+
+    @retried
+    def synced_client_ids(self, after: UUID | None, limit: int) -> list[UUID]:
+        with pooled_connection(self._pool()) as conn:
+            return [row[0] for row in conn.execute(_SYNCED_CLIENT_IDS, (after, limit))]
 
 
 class PostgresProjectB(_PostgresProject):
@@ -114,17 +198,18 @@ class PostgresProjectB(_PostgresProject):
             clients, last_id, count = conn.execute(_CLIENT_PAGE, (after, limit, until)).fetchone() or ("[]", None, 0)
         return ClientPage(clients_json=clients, last_id=last_id, count=count)
 
+    @retried
+    def read_changes(self, since: Watermark, limit: int) -> ChangePage:
+        with pooled_connection(self._pool()) as conn:
+            row = conn.execute(_CLIENT_CHANGES, (since.version, since.client_id, limit)).fetchone()
+        clients, absences, last_version, last_id, count = row or ("[]", "[]", None, None, 0)
+        last = Watermark(version=last_version, client_id=last_id) if last_id is not None else None
+        return ChangePage(clients_json=clients, absences_json=absences, last=last, count=count)
+
 
 def source_client(row: Mapping[str, Any]) -> SourceClient:
-    """A client of Project B from a row of client_states or client_page (id, profile, updated_at)."""
-    fields = dict(row["profile"])
-    return SourceClient(
-        id=row["id"],
-        name=fields.pop("name", None),
-        email=fields.pop("email", None),
-        attributes=fields,
-        updated_at=row["updated_at"],
-    )
+    """A client of Project B from a row of client_states (id, profile, updated_at)."""
+    return SourceClient(id=row["id"], profile=row["profile"], updated_at=row["updated_at"])
 
 
 def source_state(row: Mapping[str, Any]) -> SourceState:
@@ -143,12 +228,6 @@ def _race_is_retried(statement: Callable[[], T]) -> T:
         if exc.diag.constraint_name == EMAIL_UNIQUE_CONSTRAINT:
             raise ConcurrentSyncRace(EMAIL_UNIQUE_CONSTRAINT) from exc
         raise
-
-
-def _absence_json(absence: Absence) -> dict[str, str]:
-    if absence.deleted_at is not None:
-        return {"id": str(absence.client_id), "deleted_at": absence.deleted_at.isoformat()}
-    return {"id": str(absence.client_id), "absent_since": absence.read_at.isoformat()}
 
 
 def _sync_applied(row: Mapping[str, Any]) -> SyncApplied:

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from shared.models import SourceClient, client_row_from_source
+from shared.models import SourceClient
 from shared.ports import SyncApplied
 from shared.wiring import sync_service
 from tests.conftest import Databases
@@ -26,8 +26,8 @@ def store(projects: Any) -> OneClientAtATime:
 
 
 def state(client_id: uuid.UUID, name: str, at: datetime, email: str | None = None) -> Any:
-    return client_row_from_source(
-        SourceClient(id=client_id, name=name, email=email or f"{client_id.hex}@example.test", updated_at=at)
+    return SourceClient(
+        id=client_id, profile={"name": name, "email": email or f"{client_id.hex}@example.test"}, updated_at=at
     )
 
 
@@ -150,7 +150,7 @@ def test_a_state_read_before_a_deletion_and_written_after_the_archive_does_not_b
     assert service.sync_client(client_id).outcome == "archived"
 
     assert slow_read.client is not None
-    assert store.upsert(client_row_from_source(slow_read.client)).outcome == "unchanged"
+    assert store.upsert(slow_read.client).outcome == "unchanged"
     assert db.client(client_id)["status"] == "archived"
 
     db.b.execute("insert into public.profiles (id, name) values (%s, 'Back')", (client_id,))
@@ -162,7 +162,7 @@ def test_two_clients_of_one_page_with_one_email_the_first_by_id_takes_it(project
     email = random_email("twice")
     first, second = sorted([uuid.uuid4(), uuid.uuid4()])
     rows = [
-        {"id": str(client_id), "full_name": name, "email": email, "source_updated_at": T0.isoformat()}
+        {"id": str(client_id), "profile": {"name": name, "email": email}, "updated_at": T0.isoformat()}
         for client_id, name in ((second, "Second"), (first, "First"))
     ]
     with psycopg.connect(projects.project_a_functions_url, autocommit=True) as conn:

@@ -33,7 +33,6 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from devtools.localdb import LocalProjects
-from shared.models import client_row_from_source
 from shared.ports import SourceState
 from shared.wiring import sync_service
 from tests.conftest import WEBHOOK_SECRET, Databases
@@ -148,7 +147,7 @@ def test_deliveries_in_flight_while_project_b_changes_converge_to_project_b(
         if start != "none":
             state = first_states[client_id] if start == "first" else read_client(client_id)
             if state.client is not None:
-                service.project_a.upsert_synced_clients([client_row_from_source(state.client)])
+                service.project_a.upsert_synced_clients([state.client])
 
     # What changes while deliveries are in flight: every stalled client after its stalled read (a deleted one
     # comes back), the email alone of the email-only clients, and any change but a delete of the others.

@@ -1,59 +1,13 @@
-"""The Project B → Project A mapping and the request model, without a database."""
+"""The request and message models, without a database."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
-from shared.models import CreateSessionRequest, SourceClient, WebhookEvent, client_row_from_source
-
-ATTRIBUTES = ("age", "gender_identity", "avatar_url")
-
-
-def source(**changes: object) -> SourceClient:
-    attributes = {"age": 35, "gender_identity": "female", "avatar_url": "https://example.com/a.png"}
-    attributes.update({key: changes.pop(key) for key in ATTRIBUTES if key in changes})
-    fields = {
-        "id": uuid.uuid4(),
-        "name": "Jane Doe",
-        "email": "jane@example.com",
-        "attributes": attributes,
-        "updated_at": datetime(2026, 1, 1, tzinfo=UTC),
-    }
-    return SourceClient.model_validate({**fields, **changes})
-
-
-def test_mapping_keeps_the_id_and_follows_the_design_document() -> None:
-    client = source()
-    row = client_row_from_source(client)
-    assert row.id == client.id
-    assert row.full_name == "Jane Doe"
-    assert row.email == "jane@example.com"
-    assert row.notes == "Synced from Project B. Age: 35, Gender: female"
-    assert row.source_attributes == {"age": 35, "gender_identity": "female", "avatar_url": "https://example.com/a.png"}
-    assert row.source_updated_at == datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("age", "gender", "notes"),
-    [
-        (None, "female", "Synced from Project B. Gender: female"),
-        (35, None, "Synced from Project B. Age: 35"),
-        (None, None, "Synced from Project B."),
-        (0, "", "Synced from Project B. Age: 0"),
-    ],
-)
-def test_notes_leave_out_missing_parts(age: int | None, gender: str | None, notes: str) -> None:
-    assert client_row_from_source(source(age=age, gender_identity=gender)).notes == notes
-
-
-def test_blank_name_and_email_are_handled() -> None:
-    row = client_row_from_source(source(name="   ", email="  "))
-    assert row.full_name == "Unnamed client"
-    assert row.email is None
+from shared.models import CreateSessionRequest, WebhookEvent
 
 
 def test_request_is_strict() -> None:

@@ -1,9 +1,12 @@
-"""template.yaml: valid for cfn-lint, and every function's Handler names a function that exists. No network."""
+"""template.yaml: valid for cfn-lint; every function's Handler names a function that exists; each function's
+Timeout is the one its settings check against; the routes, the retry queue's consumer and senders, the schedule.
+No network."""
 
 from __future__ import annotations
 
 import ast
 import importlib
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -11,11 +14,15 @@ from typing import Any
 import pytest
 import yaml
 from cfnlint.api import ManualArgs, lint, lint_file
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from shared.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
+# API Gateway's HTTP API answers 503 itself after 30 s: a request must have its own answer by then.
+HTTP_API_TIMEOUT_SECONDS = 30
+RETRY_QUEUE = "SyncRetryQueue"
 
 
 class CloudFormationLoader(yaml.SafeLoader):
@@ -47,14 +54,20 @@ def load_template() -> dict[str, Any]:
 
 
 def serverless_functions() -> dict[str, dict[str, Any]]:
-    """Each AWS::Serverless::Function's properties, with Globals.Function filled in."""
+    """Each AWS::Serverless::Function's properties, with Globals.Function filled in (environment variables merged,
+    as SAM merges maps)."""
     template = load_template()
     defaults = template.get("Globals", {}).get("Function", {})
-    return {
-        name: {**defaults, **resource.get("Properties", {})}
-        for name, resource in template["Resources"].items()
-        if resource["Type"] == "AWS::Serverless::Function"
-    }
+    functions = {}
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            properties = resource.get("Properties", {})
+            variables = {
+                **defaults.get("Environment", {}).get("Variables", {}),
+                **properties.get("Environment", {}).get("Variables", {}),
+            }
+            functions[name] = {**defaults, **properties, "Environment": {"Variables": variables}}
+    return functions
 
 
 def test_the_loader_reads_short_form_intrinsics() -> None:
@@ -71,6 +84,32 @@ def test_cfn_lint_finds_no_errors_or_warnings() -> None:
     matches = lint_file(TEMPLATE, ManualArgs(regions=["us-east-1"]))
     problems = [f"{match.rule.id} {match.message} (line {match.linenumber})" for match in matches]
     assert [problem for problem in problems if problem[0] in "EW"] == []
+
+
+# What an intrinsic in an event's properties stands for, by property (others: an ARN).
+EVENT_PLACEHOLDERS = {"Schedule": "rate(5 minutes)", "ApiId": "a1b2c3d4e5"}
+
+
+def _without_intrinsics(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        if len(value) == 1 and next(iter(value)) in ("Ref", "Fn::GetAtt", "Fn::Sub", "Fn::If"):
+            return EVENT_PLACEHOLDERS.get(key, "arn:aws:sqs:us-east-1:123456789012:placeholder")
+        return {name: _without_intrinsics(item, name) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_without_intrinsics(item, key) for item in value]
+    return value
+
+
+def test_cfn_lint_finds_nothing_in_the_events_either() -> None:
+    # cfn-lint does not check a SAM event's properties when one of them is an intrinsic (the queue's !GetAtt, the
+    # API's !Ref, the schedule's parameter): check them again with each intrinsic replaced by a literal.
+    template = load_template()
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            for event in resource["Properties"].get("Events", {}).values():
+                event["Properties"] = _without_intrinsics(event["Properties"])
+    matches = lint(json.dumps(template), regions=["us-east-1"])
+    assert [f"{match.rule.id} {match.message}" for match in matches if match.rule.id[0] in "EW"] == []
 
 
 def test_cfn_lint_does_check_serverless_templates() -> None:
@@ -116,12 +155,124 @@ def test_handler_points_to_a_function_in_an_existing_file(name: str) -> None:
         assert callable(handler)
 
 
-def test_function_timeout_is_the_settings_function_timeout() -> None:
-    # Settings refuse a worst case at or over function_timeout_seconds: it must be the Lambda's real Timeout.
-    default = Settings.model_fields["function_timeout_seconds"].default
-    assert load_template()["Globals"]["Function"]["Timeout"] == default
-    for name, function in serverless_functions().items():
-        assert function["Timeout"] == default, name
+class TemplateSettings(Settings):
+    """Settings from the given values only, never from this process's environment."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, *args: Any, **kwargs: Any
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def literal_environment(function: dict[str, Any]) -> dict[str, Any]:
+    """The function's environment variables that the template sets to a literal (parameters and refs left out)."""
+    variables = function.get("Environment", {}).get("Variables", {})
+    return {name.lower(): value for name, value in variables.items() if isinstance(value, (str, int, float))}
+
+
+def events_of_type(function: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [event["Properties"] for event in function.get("Events", {}).values() if event["Type"] == kind]
+
+
+@pytest.mark.parametrize("name", sorted(serverless_functions()))
+def test_each_function_tells_the_settings_its_timeout(name: str) -> None:
+    # Settings refuse a worst case at or over function_timeout_seconds: it must be the Lambda's real Timeout,
+    # and the settings the function runs with must pass that check.
+    function = serverless_functions()[name]
+    settings = TemplateSettings(**literal_environment(function))
+    assert settings.function_timeout_seconds == function["Timeout"], "FUNCTION_TIMEOUT_SECONDS != Timeout"
+    assert settings.worst_case_request_seconds < function["Timeout"]
+
+
+@pytest.mark.parametrize(
+    "name", sorted(name for name, function in serverless_functions().items() if events_of_type(function, "HttpApi"))
+)
+def test_an_http_request_answers_before_the_http_api_gives_up(name: str) -> None:
+    # A request (not a job: no job budget) must end within HTTP API's 30 s, whatever the function's Timeout.
+    settings = {
+        **literal_environment(serverless_functions()[name]),
+        "sync_job_budget_seconds": 1e-3,
+        "function_timeout_seconds": HTTP_API_TIMEOUT_SECONDS,
+    }
+    TemplateSettings(**settings)
+
+
+def test_the_timeout_checks_can_fail() -> None:
+    # What the two tests above rely on: the validator refuses a Timeout the worst case does not fit in.
+    with pytest.raises(ValueError, match="FUNCTION_TIMEOUT_SECONDS"):
+        TemplateSettings(function_timeout_seconds=120, sync_job_budget_seconds=120)
+    with pytest.raises(ValueError, match="FUNCTION_TIMEOUT_SECONDS"):
+        TemplateSettings(function_timeout_seconds=20)
+
+
+def test_sync_client_is_served_at_post_sync() -> None:
+    template = load_template()
+    function = serverless_functions()["SyncClientFunction"]
+    assert function["Handler"] == "functions/sync_client/main.lambda_handler"
+    assert function["CodeUri"] == serverless_functions()["CreateSessionFunction"]["CodeUri"] == "."
+    [event] = events_of_type(function, "HttpApi")
+    assert {key: event[key] for key in ("ApiId", "Method", "Path", "PayloadFormatVersion")} == {
+        "ApiId": {"Ref": "HttpApi"},
+        "Method": "POST",
+        "Path": "/sync",
+        "PayloadFormatVersion": "2.0",
+    }
+    assert template["Outputs"]["SyncClientUrl"]["Value"]["Fn::Sub"].endswith("}/sync")
+
+
+def test_sync_client_verifies_tokens_as_create_session_does_and_knows_the_queue() -> None:
+    functions = serverless_functions()
+    sync, create = (
+        functions[name]["Environment"]["Variables"] for name in ("SyncClientFunction", "CreateSessionFunction")
+    )
+    for variable in ("PROJECT_A_JWT_SECRET", "PROJECT_A_JWKS_URL", "JWT_ISSUER"):
+        assert sync[variable] == create[variable], variable
+    assert sync["SYNC_RETRY_QUEUE_URL"] == {"Ref": RETRY_QUEUE}
+
+
+def test_sync_client_consumes_the_retry_queue_one_message_at_a_time_reporting_failures() -> None:
+    [event] = events_of_type(serverless_functions()["SyncClientFunction"], "SQS")
+    assert event["Queue"] == {"Fn::GetAtt": [RETRY_QUEUE, "Arn"]}
+    # The handler answers with batchItemFailures instead of raising: without this, failed messages are deleted.
+    assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # handle_sqs gives a whole batch one deadline, and the settings check one message's worst case.
+    assert event["BatchSize"] == 1
+    assert 2 <= event["ScalingConfig"]["MaximumConcurrency"] <= 20
+
+
+@pytest.mark.parametrize(
+    "name", sorted(name for name, function in serverless_functions().items() if events_of_type(function, "SQS"))
+)
+def test_a_queue_stays_invisible_while_its_consumer_may_still_run(name: str) -> None:
+    function = serverless_functions()[name]
+    queues = _resources_of_type("AWS::SQS::Queue")
+    for event in events_of_type(function, "SQS"):
+        assert event.get("FunctionResponseTypes") == ["ReportBatchItemFailures"], name
+        queue = queues[event["Queue"]["Fn::GetAtt"][0]]["Properties"]
+        running = function["Timeout"] + event.get("MaximumBatchingWindowInSeconds", 0)
+        # AWS refuses the event source mapping below the function's Timeout; 6 x is its recommendation.
+        assert queue["VisibilityTimeout"] >= running
+        assert queue["VisibilityTimeout"] >= 6 * running
+        # A message that keeps failing reaches the dead-letter queue, after retries spread over an hour or more.
+        redrive = queue["RedrivePolicy"]
+        dead_letter = queues[redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]]["Properties"]
+        assert 3 <= redrive["maxReceiveCount"] <= 20
+        assert redrive["maxReceiveCount"] * queue["VisibilityTimeout"] >= 3600
+        assert dead_letter["MessageRetentionPeriod"] >= queue["MessageRetentionPeriod"]
+
+
+def test_sync_client_reconciles_on_the_schedule_parameter() -> None:
+    parameter = load_template()["Parameters"]["ReconcileSchedule"]
+    assert parameter["Default"] == "rate(5 minutes)"
+    pattern = re.compile(parameter["AllowedPattern"])
+    for good in ("rate(5 minutes)", "rate(1 minute)", "rate(2 hours)", "cron(0/10 * * * ? *)"):
+        assert pattern.fullmatch(good), good
+    for wrong in ("", "rate(1 minutes)", "rate(5 minute)", "rate(0 minutes)", "every 5 minutes"):
+        assert not pattern.fullmatch(wrong), wrong
+    [event] = events_of_type(serverless_functions()["SyncClientFunction"], "Schedule")
+    assert event["Schedule"] == {"Ref": "ReconcileSchedule"}
+    assert event.get("Enabled", True) is True
 
 
 def test_the_jwt_issuer_is_a_required_parameter_given_to_create_session() -> None:
@@ -158,20 +309,42 @@ def test_the_queues_are_encrypted_with_a_rotated_customer_managed_key() -> None:
         assert "SqsManagedSseEnabled" not in queue["Properties"], name
 
 
+def _policies(function: dict[str, Any], template: str) -> list[Any]:
+    return [policy[template] for policy in function.get("Policies", []) if template in policy]
+
+
+def _key_actions(function: dict[str, Any], key_name: str) -> set[str]:
+    statements = [s for policy in _policies(function, "Statement") for s in policy]
+    return {
+        action
+        for s in statements
+        if s["Effect"] == "Allow" and s["Resource"] == {"Fn::GetAtt": [key_name, "Arn"]}
+        for action in s["Action"]
+    }
+
+
 def test_functions_that_send_to_the_queue_may_use_its_key() -> None:
     [key_name] = _resources_of_type("AWS::KMS::Key")
     senders = {
         name: function
         for name, function in serverless_functions().items()
-        if any("SQSSendMessagePolicy" in policy for policy in function.get("Policies", []))
+        if _policies(function, "SQSSendMessagePolicy")
     }
-    assert set(senders) == {"ProjectBWebhookFunction"}
+    assert set(senders) == {"ProjectBWebhookFunction", "SyncClientFunction"}
     for name, function in senders.items():
-        statements = [s for policy in function["Policies"] for s in policy.get("Statement", [])]
-        allowed = {
-            action
-            for s in statements
-            if s["Effect"] == "Allow" and s["Resource"] == {"Fn::GetAtt": [key_name, "Arn"]}
-            for action in s["Action"]
-        }
-        assert {"kms:GenerateDataKey", "kms:Decrypt"} <= allowed, name
+        assert _policies(function, "SQSSendMessagePolicy") == [
+            {"QueueName": {"Fn::GetAtt": [RETRY_QUEUE, "QueueName"]}}
+        ]
+        assert function["Environment"]["Variables"]["SYNC_RETRY_QUEUE_URL"] == {"Ref": RETRY_QUEUE}, name
+        assert {"kms:GenerateDataKey", "kms:Decrypt"} <= _key_actions(function, key_name), name
+
+
+def test_functions_that_consume_the_queue_may_poll_it_and_decrypt() -> None:
+    [key_name] = _resources_of_type("AWS::KMS::Key")
+    consumers = {name: function for name, function in serverless_functions().items() if events_of_type(function, "SQS")}
+    assert set(consumers) == {"SyncClientFunction"}
+    for name, function in consumers.items():
+        polled = {event["Queue"]["Fn::GetAtt"][0] for event in events_of_type(function, "SQS")}
+        allowed = {policy["QueueName"]["Fn::GetAtt"][0] for policy in _policies(function, "SQSPollerPolicy")}
+        assert polled <= allowed, name
+        assert "kms:Decrypt" in _key_actions(function, key_name), name

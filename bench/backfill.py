@@ -1,0 +1,209 @@
+"""Benchmark the backfill and reconcile (issue 8): `python -m bench.backfill`.
+
+On one fresh stack (Postgres, fresh bench_bulk_ databases, 100,000 Project B clients seeded set-based), each case
+starting from an empty Project A:
+
+1. the physical reference: a raw COPY of the rows (profile and email) out of Project B's database, streamed into a
+   logged table with a primary key in Project A's;
+2. BulkSync's backfill as sync_client runs it (pages of 1,000, and of 5,000), alternating with the COPY, each run
+   a few times, the median reported, with the time split between Project B's query, Project A's statement and
+   the rest;
+3. the design document's way (check, then insert, one client at a time) on 2,000 profiles, for scale;
+4. the sharded backfill: shard_ranges jobs on a queue consumed by 1, 2 and 4 processes side by side;
+5. reconcile among the 100,000 synced clients: its first run, a run with nothing changed, and a run after 1,000
+   changes in Project B, with the rows each table gave up and the plan of client_changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from contextlib import ExitStack
+from types import FrameType
+
+import psycopg
+
+from bench.bulk_cases import Run, backfill, copy_reference, design_doc
+from bench.bulk_explain import explain_function
+from bench.bulk_reconcile import measure_reconcile
+from bench.bulk_report import BulkMeasurement, body, plans_section, write_results
+from bench.bulk_shards import ConsumerConfig, sharded_backfill
+from bench.bulk_stack import (
+    JOB_BUDGET_SECONDS,
+    count_rows,
+    drop_projects,
+    empty_project_a,
+    fresh_projects,
+    load_average,
+    machine,
+    measured_urls,
+    postgres_version,
+    progress,
+    quiet_sync_logs,
+    seed_project_b,
+    settle_project_a,
+    start_postgres,
+    sync_settings,
+)
+from shared.stores.pools import close_pools
+
+SHARD_TIMEOUT_SECONDS = 600.0
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.backfill", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=100_000, help="Project B clients (default 100000)")
+    parser.add_argument(
+        "--page-sizes", type=int, nargs="+", default=[1000, 5000], help="backfill page sizes (default 1000 5000)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each backfill, COPY and reconcile case (3)")
+    parser.add_argument("--design-doc-clients", type=int, default=2000, help="clients of the design doc's way (2000)")
+    parser.add_argument("--shards", type=int, default=16, help="jobs of the sharded backfill (default 16)")
+    parser.add_argument(
+        "--consumers", type=int, nargs="+", default=[1, 2, 4], help="consumer counts of the sharded backfill (1 2 4)"
+    )
+    parser.add_argument("--shard-rounds", type=int, default=2, help="runs of each consumer count (default 2)")
+    parser.add_argument("--changes", type=int, default=1000, help="Project B changes for reconcile (default 1000)")
+    parser.add_argument(
+        "--db-rtt-ms",
+        type=float,
+        default=0.0,
+        help="route the measured connections through proxies adding this round trip time (default 0: direct)",
+    )
+    parser.add_argument("--no-write", action="store_true", help="do not write bench/results/backfill.md")
+    args = parser.parse_args(argv)
+    if not 1_000 <= args.clients <= 1_000_000 or not 1 <= args.rounds <= 7 or not 1 <= args.shard_rounds <= 5:
+        parser.error("1000 <= clients <= 1000000, 1 <= rounds <= 7, 1 <= shard-rounds <= 5")
+    if any(not 1 <= size <= 5000 for size in args.page_sizes) or not 1 <= args.shards <= 256:
+        parser.error("1 <= page size <= 5000 (client_page's cap), 1 <= shards <= 256")
+    if any(not 1 <= n <= 32 for n in args.consumers) or not 1 <= args.design_doc_clients <= args.clients:
+        parser.error("1 <= consumers <= 32, 1 <= design-doc-clients <= clients")
+    if not 10 <= args.changes <= args.clients // 2 or not 0 <= args.db_rtt_ms <= 100:
+        parser.error("10 <= changes <= clients / 2, 0 <= db-rtt-ms <= 100")
+    return args
+
+
+def _measure(args: argparse.Namespace) -> tuple[BulkMeasurement, list[str]]:
+    m = BulkMeasurement(clients=args.clients, shards=args.shards, design_doc_clients=args.design_doc_clients)
+    with ExitStack() as stack:
+        quiet_sync_logs()
+        progress(f"starting Postgres and seeding {args.clients:,} Project B clients")
+        server_url = start_postgres()
+        projects = fresh_projects(server_url)
+        stack.callback(drop_projects, projects)
+        stack.callback(close_pools)  # before the databases are dropped
+        seed_project_b(projects, args.clients)
+        urls = measured_urls(projects, stack, args.db_rtt_ms)
+        settings = sync_settings(urls.functions_a, urls.functions_b)
+        info = machine()
+        load_before = load_average()
+
+        for index in range(args.rounds):
+            progress(f"design document's way, {args.design_doc_clients:,} clients, round {index + 1}")
+            empty_project_a(projects)
+            m.design_doc.append(design_doc(settings, args.design_doc_clients))
+
+        cases: list[int | None] = [None, *args.page_sizes]  # None: the COPY
+        for index in range(args.rounds):
+            shift = index % len(cases)
+            for limit in cases[shift:] + cases[:shift]:
+                empty_project_a(projects)
+                progress(f"round {index + 1}: " + ("COPY" if limit is None else f"backfill, pages of {limit:,}"))
+                if limit is None:
+                    m.copy.append(copy_reference(urls, projects))
+                else:
+                    m.pages.setdefault(limit, []).append(_checked(backfill(settings, limit), projects.project_a_url))
+
+        m.page_plan_position = args.clients // 2
+        m.page_plan = explain_function(
+            projects.project_b_url,
+            "public.client_page",
+            [_id_at(projects.project_b_url, m.page_plan_position), 1000, None],
+        )
+
+        config = ConsumerConfig(urls.functions_a, urls.functions_b)
+        for index in range(args.shard_rounds):
+            order = args.consumers if index % 2 == 0 else args.consumers[::-1]
+            for consumers in order:
+                empty_project_a(projects)
+                progress(f"sharded backfill, {args.shards} jobs, {consumers} consumers, round {index + 1}")
+                result = sharded_backfill(
+                    config, consumers=consumers, shards=args.shards, timeout=SHARD_TIMEOUT_SECONDS
+                )
+                m.sharded.setdefault(consumers, []).append(result)
+
+        if count_rows(projects.project_a_url, "public.clients") != args.clients:
+            progress("backfill before reconcile")
+            empty_project_a(projects)
+            backfill(settings, settings.sync_page_size)
+        settle_project_a(projects)
+        m.reconcile = measure_reconcile(
+            projects,
+            settings,
+            rounds=args.rounds,
+            changes=args.changes,
+            deleted=max(1, args.changes // 50),
+            emails=max(1, args.changes // 50),
+        )
+        load_after = load_average()
+        header = [
+            f"Date: {info['date']}",
+            f"Machine: {info['machine']}; load average (1, 5, 15 min) before / after: {load_before}; {load_after}",
+            f"Python {info['python']}, PostgreSQL {postgres_version(server_url)} (same server for both projects, "
+            "pgserver's settings: shared_buffers 128 MB, fsync and synchronous_commit on)",
+            _settings(args),
+            "Run: `make bench` (`.venv/bin/python -m bench.backfill`)",
+        ]
+    return m, header
+
+
+def _checked(run: Run, project_a_url: str) -> Run:
+    held = count_rows(project_a_url, "public.clients")
+    if held != run.rows:
+        raise RuntimeError(f"The backfill reported {run.rows:,} clients inserted, Project A holds {held:,}")
+    return run
+
+
+def _id_at(project_b_url: str, position: int) -> object:
+    with psycopg.connect(project_b_url) as conn:
+        row = conn.execute("select id from public.profiles order by id offset %s limit 1", (position,)).fetchone()
+    return row[0] if row else None
+
+
+def _settings(args: argparse.Namespace) -> str:
+    network = f"{args.db_rtt_ms:g} ms added per database round trip (proxy)" if args.db_rtt_ms else "direct connections"
+    return (
+        f"{args.clients:,} Project B clients; every backfill run into an empty Project A (clients, conflicts and "
+        f"watermark truncated, then a checkpoint); {args.rounds} runs per case, COPY and the page sizes alternating "
+        f"in rotated order, median reported; sharded: {args.shard_rounds} runs per consumer count, alternating; "
+        f"sync_client's settings (statement timeout 3 s, job budget {JOB_BUDGET_SECONDS:g}"
+        f" s, page size 1,000 for the sharded jobs and reconcile); Project A vacuumed and analyzed before the "
+        f"reconcile runs; {network}"
+    )
+
+
+def _exit_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(143)  # unwinds through every `finally`: consumers stopped, databases dropped
+
+
+def run(args: argparse.Namespace) -> str:
+    m, header = _measure(args)
+    text = body(m)
+    if not args.no_write:
+        path = write_results(text, header, plans_section(m))
+        progress(f"written to {path}")
+    return "\n".join(f"- {item}" for item in header) + "\n\n" + text
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    print(run(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""The measured cases of the backfill benchmark, one run each: BulkSync's backfill, the COPY reference, the
+design document's way, and reconcile. Each answers how many rows it moved and how long it took."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from bench.bulk_stack import COPY_TARGET, Split, Urls, bulk_sync, count_rows
+from devtools.localdb import LocalProjects
+from shared.bulk import BulkSync
+from shared.config import Settings
+from shared.ports import PageApplied
+from shared.stores.pools import get_pool, pooled_connection
+
+
+@dataclass(frozen=True)
+class Run:
+    """One measured run: rows moved in `seconds`, with what the statements took when they were timed."""
+
+    rows: int
+    seconds: float
+    split: Split = field(default_factory=Split)
+    applied: PageApplied = field(default_factory=PageApplied)
+
+    @property
+    def per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+# BulkSync's backfill: pages of `limit` from cursor None until next_cursor is None.
+
+
+def backfill(settings: Settings, limit: int) -> Run:
+    split = Split()
+    bulk = bulk_sync(settings, split)
+    warm(bulk)
+    total, cursor = PageApplied(), None
+    started = time.perf_counter()
+    while True:
+        result = bulk.backfill_page(cursor, limit)
+        total += result.applied
+        cursor = result.next_cursor
+        if cursor is None:
+            break
+    seconds = time.perf_counter() - started
+    return Run(total.inserted, seconds, split, total)
+
+
+def warm(bulk: BulkSync) -> None:
+    """Open both pools (a connection each, its session set up) outside the measured time."""
+    bulk.project_a.reconcile_watermark()
+    bulk.project_b.read_clients([])
+
+
+# The physical reference: Project B's rows streamed by COPY into a table of Project A, in one statement each.
+
+_COPY_OUT = (
+    "copy (select p.id, p.name, u.email, p.age, p.gender_identity, p.avatar_url, p.updated_at"
+    " from public.profiles p join auth.users u on u.id = p.id) to stdout"
+)
+
+
+def copy_reference(urls: Urls, projects: LocalProjects) -> Run:
+    copy_in = sql.SQL("copy public.{} from stdin").format(sql.Identifier(COPY_TARGET))
+    with (
+        psycopg.connect(urls.admin_b, autocommit=True) as source,
+        psycopg.connect(urls.admin_a, autocommit=True) as sink,
+    ):
+        started = time.perf_counter()
+        with source.cursor().copy(_COPY_OUT) as out, sink.cursor().copy(copy_in) as into:
+            for data in out:
+                into.write(data)
+        seconds = time.perf_counter() - started
+    return Run(count_rows(projects.project_a_url, f"public.{COPY_TARGET}"), seconds)
+
+
+# The design document's way: for each profile, check Project A, read the profile and then the email from Project B,
+# insert the client into Project A; one autocommit statement each (bench/baseline_design_doc.py's SQL), the mapping
+# in Python as the document has it.
+
+_LIST_PROFILES = "select id from public.profiles order by id limit %s"
+_CHECK_CLIENT = "select id from public.clients where id = %s"
+_FETCH_PROFILE = (
+    "select id, name, age, gender_identity, avatar_url, created_at, updated_at from public.profiles where id = %s"
+)
+_FETCH_EMAIL = "select email from auth.users where id = %s"
+_INSERT_CLIENT = """
+insert into public.clients
+  (id, full_name, email, notes, therapist_id, status, synced_from,
+   source_attributes, source_updated_at, last_synced_at)
+values (%(id)s, %(full_name)s, %(email)s, %(notes)s, null, 'active', 'project_b',
+        %(source_attributes)s, %(source_updated_at)s, now())
+"""
+
+
+def design_doc(settings: Settings, count: int) -> Run:
+    assert settings.project_a_db_url is not None and settings.project_b_db_url is not None
+    pool_a = get_pool("project_a", settings.project_a_db_url.get_secret_value(), settings)
+    pool_b = get_pool("project_b", settings.project_b_db_url.get_secret_value(), settings)
+    with pooled_connection(pool_a) as conn_a, pooled_connection(pool_b) as conn_b:
+        started = time.perf_counter()
+        ids = [row[0] for row in conn_b.execute(_LIST_PROFILES, (count,))]
+        inserted = sum(_sync_one(conn_a, conn_b, client_id) for client_id in ids)
+        seconds = time.perf_counter() - started
+    return Run(inserted, seconds)
+
+
+def _sync_one(conn_a: psycopg.Connection[Any], conn_b: psycopg.Connection[Any], client_id: UUID) -> int:
+    if conn_a.execute(_CHECK_CLIENT, (client_id,)).fetchone() is not None:
+        return 0
+    profile = conn_b.cursor(row_factory=dict_row).execute(_FETCH_PROFILE, (client_id,)).fetchone()
+    if profile is None:
+        return 0
+    user = conn_b.execute(_FETCH_EMAIL, (client_id,)).fetchone()
+    try:
+        conn_a.execute(_INSERT_CLIENT, _client_row(profile, user[0] if user else None))
+    except psycopg.errors.UniqueViolation:
+        return 0
+    return 1
+
+
+def _client_row(profile: dict[str, Any], email: str | None) -> dict[str, Any]:
+    """The design document's mapping: same id, name, email, a note of what Project B knew."""
+    attributes = {key: profile[key] for key in ("age", "gender_identity", "avatar_url")}
+    details = [f"Age: {attributes['age']}"] if attributes["age"] is not None else []
+    if attributes["gender_identity"]:
+        details.append(f"Gender: {attributes['gender_identity']}")
+    name = (profile["name"] or "").strip()
+    return {
+        "id": profile["id"],
+        "full_name": name or "Unnamed client",
+        "email": email.strip() if email and email.strip() else None,
+        "notes": "Synced from Project B." + (" " + ", ".join(details) if details else ""),
+        "source_attributes": Jsonb(attributes),
+        "source_updated_at": profile["updated_at"],
+    }
+
+
+# Reconcile: pages from cursor None until None (changes since the watermark, then the open conflicts).
+
+
+def reconcile(bulk: BulkSync, limit: int) -> Run:
+    total, cursor = PageApplied(), None
+    started = time.perf_counter()
+    while True:
+        result = bulk.reconcile_page(cursor, limit)
+        total += result.applied
+        cursor = result.next_cursor
+        if cursor is None:
+            break
+    seconds = time.perf_counter() - started
+    rows = total.inserted + total.updated + total.unchanged + total.archived + len(total.conflicts)
+    return Run(rows, seconds, applied=total)
+
+
+def reconcile_bulk(settings: Settings) -> BulkSync:
+    bulk = bulk_sync(settings)
+    warm(bulk)
+    return bulk

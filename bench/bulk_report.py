@@ -1,0 +1,253 @@
+"""The backfill benchmark's tables, its verdict on issue 8's targets, and its results file."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.bulk_cases import Run
+from bench.bulk_explain import Plan
+from bench.bulk_reconcile import ReconcileResult, TableReads
+from bench.bulk_shards import ShardedRun
+
+RESULTS_FILE = Path(__file__).resolve().parent / "results" / "backfill.md"
+TARGET_COPY_RATIO = 0.5
+# Reconcile "does not scan": no sequential scan of a table holding every client (profiles and auth.users in
+# Project B, clients in Project A), and fewer rows read from them than this share of the clients.
+SCAN_SHARE = 0.1
+CLIENT_TABLES = ("Project B public.profiles", "Project B auth.users", "Project A public.clients")
+
+
+@dataclass
+class BulkMeasurement:
+    clients: int
+    shards: int
+    design_doc_clients: int
+    copy: list[Run] = field(default_factory=list)
+    pages: dict[int, list[Run]] = field(default_factory=dict)
+    design_doc: list[Run] = field(default_factory=list)
+    sharded: dict[int, list[ShardedRun]] = field(default_factory=dict)
+    reconcile: ReconcileResult | None = None
+    page_plan: Plan | None = None
+    page_plan_position: int = 0
+
+
+def median_run(runs: list[Run]) -> Run:
+    """The run with the median rate (the lower of the two middle ones for an even count)."""
+    rate = statistics.median_low([run.per_second for run in runs])
+    return next(run for run in runs if run.per_second == rate)
+
+
+def _rates(runs: list[Run]) -> str:
+    return ", ".join(f"{run.per_second:,.0f}" for run in runs)
+
+
+def _row(case: str, runs: list[Run], copy_rate: float | None, rows: str | None = None) -> str:
+    median = median_run(runs)
+    ratio = f"{median.per_second / copy_rate:.2f}x" if copy_rate else ""
+    shown_rows = rows if rows is not None else f"{median.rows:,}"
+    return f"| {case} | {shown_rows} | {median.seconds:.2f} | {median.per_second:,.0f} | {_rates(runs)} | {ratio} |"
+
+
+def results_table(m: BulkMeasurement) -> str:
+    copy_rate = median_run(m.copy).per_second
+    lines = [
+        "| Case | Rows | Time (s), median run | Rows/s, median | Rows/s, each run | ÷ COPY rate |",
+        "|---|---:|---:|---:|---|---:|",
+        _row(f"`COPY` of the {m.clients:,} rows, Project B -> a table in Project A (reference)", m.copy, copy_rate),
+    ]
+    for limit, runs in sorted(m.pages.items()):
+        lines.append(_row(f"Backfill (BulkSync.backfill_page), pages of {limit:,}", runs, copy_rate))
+    lines.append(
+        _row(
+            "Design document's way: check, read profile, read email, insert, one client at a time",
+            m.design_doc,
+            copy_rate,
+        )
+    )
+    for consumers, sharded in sorted(m.sharded.items()):
+        label = "consumer" if consumers == 1 else "consumers"
+        requeued = sum(s.requeued for s in sharded)
+        note = f" ({requeued} remainders requeued)" if requeued else ""
+        lines.append(
+            _row(
+                f"Sharded backfill: {m.shards} jobs (shard_ranges), {consumers} {label} in parallel{note}",
+                [s.run for s in sharded],
+                copy_rate,
+            )
+        )
+    r = m.reconcile
+    if r is not None:
+        if r.first is not None:
+            lines.append(_row("Reconcile, first run (no watermark: every client, all unchanged)", [r.first], None))
+        if r.unchanged:
+            lines.append(
+                _row(
+                    "Reconcile, nothing changed since the watermark (rows: those re-read in the overlap)",
+                    r.unchanged,
+                    None,
+                )
+            )
+        if r.changed:
+            what = (
+                f"{r.changes - r.deleted - r.emails} renamed, {r.emails} emails changed, {r.deleted} profiles deleted"
+            )
+            lines.append(
+                _row(f"Reconcile, {r.changes:,} changes among {m.clients:,} clients ({what})", r.changed, None)
+            )
+    return "\n".join(lines)
+
+
+def split_table(m: BulkMeasurement) -> str:
+    lines = [
+        "| Backfill, median run | Pages | Project B: read_client_page (client_page) | Project A: apply_sync_page | "
+        "The rest (BulkSync's loop, logging) | ms per page (B / A) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for limit, runs in sorted(m.pages.items()):
+        run = median_run(runs)
+        split, total = run.split, run.seconds
+        rest = max(total - split.project_a - split.project_b, 0.0)
+        pages = max(split.pages, 1)
+        lines.append(
+            f"| pages of {limit:,} | {split.pages} | {split.project_b:.1f} s ({split.project_b / total:.0%}) | "
+            f"{split.project_a:.1f} s ({split.project_a / total:.0%}) | {rest:.1f} s ({rest / total:.0%}) | "
+            f"{1000 * split.project_b / pages:.0f} / {1000 * split.project_a / pages:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def reads_table(r: ReconcileResult) -> str:
+    lines = [
+        "| Table | Nothing changed: seq scans / rows | index scans / rows | "
+        f"{r.changes:,} changes: seq scans / rows | index scans / rows |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    empty = TableReads(0, 0, 0, 0)
+    for table in sorted(set(r.changed_reads) | set(r.unchanged_reads)):
+        u, c = r.unchanged_reads.get(table, empty), r.changed_reads.get(table, empty)
+        lines.append(
+            f"| {table} | {u.seq_scans} / {u.seq_rows:,} | {u.index_scans:,} / {u.index_rows:,} | "
+            f"{c.seq_scans} / {c.seq_rows:,} | {c.index_scans:,} / {c.index_rows:,} |"
+        )
+    return "\n".join(lines)
+
+
+def _plan_line(name: str, plan: Plan) -> str:
+    seq = ", ".join(plan.seq_scans) if plan.seq_scans else "none"
+    return (
+        f"{name}: {plan.rows_scanned:,} rows through its scans, sequential scans: {seq}, "
+        f"{plan.shared_buffers:,} shared buffers, {plan.milliseconds:.0f} ms"
+    )
+
+
+def _scans(r: ReconcileResult, clients: int) -> tuple[bool, int, int]:
+    reads = [r.changed_reads[table] for table in CLIENT_TABLES if table in r.changed_reads]
+    seq = sum(t.seq_scans for t in reads)
+    rows = sum(t.seq_rows + t.index_rows for t in reads)
+    return seq == 0 and rows < SCAN_SHARE * clients, seq, rows
+
+
+def verdict(m: BulkMeasurement) -> str:
+    copy_rate = median_run(m.copy).per_second
+    ratios = {limit: median_run(runs).per_second / copy_rate for limit, runs in m.pages.items()}
+    best = max(ratios.values(), default=0.0)
+    parts = [
+        f">= {TARGET_COPY_RATIO:g}x the COPY rate: "
+        + ", ".join(f"pages of {limit:,} {ratio:.2f}x" for limit, ratio in sorted(ratios.items()))
+        + f" -> {_met(best >= TARGET_COPY_RATIO)}"
+    ]
+    r = m.reconcile
+    if r is not None and r.changed_reads:
+        ok, seq, rows = _scans(r, m.clients)
+        parts.append(
+            f"reconcile of {r.changes:,} changes does not scan the {m.clients:,} clients: {seq} sequential scans of "
+            f"profiles, auth.users or clients, {rows:,} rows read from them -> {_met(ok)}"
+        )
+    line = "Targets: " + "; ".join(parts) + "."
+    wrong = [
+        f"{name} moved {run.rows:,}"
+        for name, runs in [("COPY", m.copy), *((f"pages of {k}", v) for k, v in m.pages.items())]
+        for run in runs
+        if run.rows != m.clients
+    ]
+    wrong += [
+        f"{s.consumers} consumers inserted {s.run.rows:,}"
+        for runs in m.sharded.values()
+        for s in runs
+        if s.run.rows != m.clients
+    ]
+    wrong += [
+        f"design document's way inserted {run.rows:,}" for run in m.design_doc if run.rows != m.design_doc_clients
+    ]
+    if wrong:
+        line += f" Caution, a run did not move every row: {'; '.join(wrong)}."
+    return line
+
+
+def plans_section(m: BulkMeasurement) -> str:
+    parts = []
+    if m.page_plan is not None:
+        parts += [
+            f"client_page, a page of 1,000 after the {m.page_plan_position:,}th client, as the function plans it "
+            "(generic plan, bench/bulk_explain.py):",
+            "",
+            _plan_line("client_page", m.page_plan),
+            "",
+            "```",
+            m.page_plan.text,
+            "```",
+            "",
+        ]
+    r = m.reconcile
+    if r is not None and r.plan is not None:
+        parts += [
+            f"client_changes at the reconcile's start (watermark less the overlap), limit 1,000, after the "
+            f"{r.changes:,} changes, as the function plans it:",
+            "",
+            _plan_line("client_changes", r.plan),
+            "",
+            "```",
+            r.plan.text,
+            "```",
+            "",
+        ]
+    return "\n".join(parts)
+
+
+def body(m: BulkMeasurement) -> str:
+    sections = [
+        results_table(m),
+        "",
+        verdict(m),
+        "",
+        "Where the backfill's time goes (each project's call as BulkSync makes it: pool, round trip and psycopg "
+        "included):",
+        "",
+        split_table(m),
+        "",
+    ]
+    if m.reconcile is not None and m.reconcile.changed_reads:
+        sections += [
+            "Rows the reconcile runs read (pg_stat_all_tables, first round of each):",
+            "",
+            reads_table(m.reconcile),
+            "",
+        ]
+        if m.reconcile.plan is not None:
+            sections += [_plan_line("client_changes, first page", m.reconcile.plan), ""]
+    if m.page_plan is not None:
+        sections += [_plan_line(f"client_page after the {m.page_plan_position:,}th client", m.page_plan), ""]
+    return "\n".join(sections)
+
+
+def write_results(text: str, header: list[str], plans: str, path: Path = RESULTS_FILE) -> Path:
+    lines = ["# backfill benchmark", "", *(f"- {item}" for item in header), "", text, "", "## Plans", "", plans]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines).rstrip() + "\n")
+    return path
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"

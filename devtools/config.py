@@ -1,0 +1,86 @@
+"""Where `make dev` keeps its state (DEV_DIR) and which ports it serves on (DEV_PORT_BASE)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from devtools.errors import StackFailed
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"
+
+DEFAULT_PORT_BASE = 8080
+# Ports are DEV_PORT_BASE + these.
+CREATE_SESSION_OFFSET = 1
+SYNC_CLIENT_OFFSET = 2
+PROJECT_B_WEBHOOK_OFFSET = 3
+SQS_OFFSET = 5
+
+
+@dataclass(frozen=True)
+class DevConfig:
+    dev_dir: Path
+    port_base: int = DEFAULT_PORT_BASE
+
+    @property
+    def pgdata(self) -> Path:
+        return self.dev_dir / "pgdata"
+
+    @property
+    def env_file(self) -> Path:
+        return self.dev_dir / "env"
+
+    @property
+    def jwt_secret_file(self) -> Path:
+        return self.dev_dir / "jwt_secret"
+
+    @property
+    def webhook_secret_file(self) -> Path:
+        return self.dev_dir / "webhook_secret"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.dev_dir / "lock"
+
+    @property
+    def create_session_port(self) -> int:
+        return self.port_base + CREATE_SESSION_OFFSET
+
+    @property
+    def sync_client_port(self) -> int:
+        return self.port_base + SYNC_CLIENT_OFFSET
+
+    @property
+    def project_b_webhook_port(self) -> int:
+        return self.port_base + PROJECT_B_WEBHOOK_OFFSET
+
+    @property
+    def sqs_port(self) -> int:
+        return self.port_base + SQS_OFFSET
+
+
+def load_config(environ: Mapping[str, str] = os.environ) -> DevConfig:
+    """DEV_DIR (default: .dev in the repository) and DEV_PORT_BASE (default 8080: ports 8081, 8082, 8083 and 8085)."""
+    raw_dir = environ.get("DEV_DIR", "").strip()
+    dev_dir = Path(raw_dir).expanduser().resolve() if raw_dir else ROOT / ".dev"
+    raw_base = environ.get("DEV_PORT_BASE", "").strip()
+    try:
+        port_base = int(raw_base) if raw_base else DEFAULT_PORT_BASE
+    except ValueError:
+        raise StackFailed(f"DEV_PORT_BASE must be a number, not {raw_base!r}") from None
+    if not 1 <= port_base <= 65535 - SQS_OFFSET:
+        raise StackFailed(f"DEV_PORT_BASE must be between 1 and {65535 - SQS_OFFSET}, not {port_base}")
+    return DevConfig(dev_dir=dev_dir, port_base=port_base)
+
+
+def shown(path: Path) -> str:
+    """`path` as the usage text shows it: relative to the current directory when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,177 @@
+"""The processes `make dev` serves: the local SQS, both functions and the webhook relay."""
+
+from __future__ import annotations
+
+import shlex
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import psutil
+
+from devtools.config import BIN, HOST, ROOT, DevConfig
+from devtools.console import say
+from devtools.errors import StackFailed
+from devtools.processes import spawn
+
+# moto's server stands in for SQS; its queues live in moto's default account.
+SQS_ACCOUNT = "123456789012"
+RETRY_QUEUE_NAME = "client-sync-retry"
+
+
+@dataclass(frozen=True)
+class Service:
+    """A process `make dev` runs from the repository root.
+
+    `port`: it is ready once it accepts connections there. `url_variable`: the env file entry with its URL.
+    `env`: added to the common environment. `database_login`: whose PROJECT_A_DB_URL and PROJECT_B_DB_URL it
+    gets: the functions' login client_sync, the administrator's, or none.
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    port: int | None = None
+    url_variable: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    database_login: Literal["client_sync", "admin"] | None = None
+
+    @property
+    def url(self) -> str | None:
+        return f"http://{HOST}:{self.port}" if self.port is not None else None
+
+
+def function(name: str, port: int) -> Service:
+    """functions/<name>/main.py served by functions-framework, target `name`; its URL is <NAME>_URL."""
+    return Service(
+        name=name,
+        argv=(
+            str(BIN / "functions-framework"),
+            "--target",
+            name,
+            "--source",
+            f"functions/{name}/main.py",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+        ),
+        port=port,
+        url_variable=f"{name.upper()}_URL",
+        database_login="client_sync",
+    )
+
+
+def sqs_endpoint(config: DevConfig) -> str:
+    return f"http://{HOST}:{config.sqs_port}"
+
+
+def retry_queue_url(config: DevConfig) -> str:
+    return f"{sqs_endpoint(config)}/{SQS_ACCOUNT}/{RETRY_QUEUE_NAME}"
+
+
+def aws_env(config: DevConfig) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL_SQS": sqs_endpoint(config),
+        "AWS_ACCESS_KEY_ID": "dev",
+        "AWS_SECRET_ACCESS_KEY": "dev",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
+def servers(config: DevConfig) -> tuple[Service, ...]:
+    """What serves on a port, started together."""
+    return (
+        Service("local_sqs", (str(BIN / "moto_server"), "-H", HOST, "-p", str(config.sqs_port)), port=config.sqs_port),
+        function("create_session", config.create_session_port),
+        function("sync_client", config.sync_client_port),
+        function("project_b_webhook", config.project_b_webhook_port),
+    )
+
+
+# Sends what Project B's database webhook queued (devtools/webhook_relay.py), as pg_net does: it stands in for part
+# of the platform, so it reads net.http_request_queue as the administrator. Started once the servers answer, so
+# that nothing it sends meets a closed port.
+WEBHOOK_RELAY = Service("webhook_relay", (sys.executable, "-m", "devtools.webhook_relay"), database_login="admin")
+
+# What AWS runs around sync_client (devtools/lambda_runtime.py): the SQS event source mapping, feeding the queue's
+# messages to its Lambda handler, and the EventBridge schedule of reconcile. Started once the queue exists.
+QUEUE_POLLER = Service(
+    "queue_poller", (sys.executable, "-m", "devtools.lambda_runtime", "poll"), database_login="client_sync"
+)
+RECONCILE_SCHEDULE = Service(
+    "reconcile_schedule", (sys.executable, "-m", "devtools.lambda_runtime", "schedule"), database_login="client_sync"
+)
+
+
+@dataclass
+class Running:
+    service: Service
+    process: subprocess.Popen[bytes]
+
+
+def start_service(service: Service, env: Mapping[str, str], databases: Mapping[str, Mapping[str, str]]) -> Running:
+    """`databases`: PROJECT_A_DB_URL and PROJECT_B_DB_URL of each login, for the service's `database_login`."""
+    say(f"Starting {service.name}: {' '.join(shlex.quote(part) for part in service.argv)}")
+    urls = databases[service.database_login] if service.database_login else {}
+    return Running(service, spawn(service.argv, cwd=ROOT, env={**env, **urls, **service.env}))
+
+
+def answers(port: int, timeout: float = 0.2) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return True
+    return False
+
+
+def _holder(port: int) -> str:
+    """Who listens on `port`, when the system tells."""
+    try:
+        for connection in psutil.net_connections(kind="tcp"):
+            if connection.laddr and connection.laddr.port == port and connection.status == psutil.CONN_LISTEN:
+                if connection.pid is None:
+                    return ""
+                process = psutil.Process(connection.pid)
+                return f" by pid {connection.pid} ({' '.join(process.cmdline())[:100]})"
+    except (psutil.Error, OSError):
+        pass
+    return ""
+
+
+def check_ports(services: tuple[Service, ...]) -> None:
+    taken = [service for service in services if service.port is not None and port_taken(service.port)]
+    if taken:
+        names = ", ".join(f"{HOST}:{service.port} ({service.name}){_holder(service.port or 0)}" for service in taken)
+        raise StackFailed(
+            f"Port already in use: {names}. Stop whatever holds it (another `make dev`?), or set DEV_PORT_BASE."
+        )
+
+
+def create_retry_queue(config: DevConfig) -> None:
+    import boto3
+    from botocore.config import Config
+
+    env = aws_env(config)
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=sqs_endpoint(config),
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2}),
+    )
+    url = sqs.create_queue(QueueName=RETRY_QUEUE_NAME)["QueueUrl"]
+    say(f"Retry queue {url}")

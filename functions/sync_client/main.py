@@ -1,0 +1,116 @@
+"""sync_client: sync one client, or a page of a backfill or reconcile (HTTP); apply the queue's webhook retries
+and backfill jobs (SQS); reconcile on a schedule (EventBridge)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from shared.auth import ServiceRole, verify_caller
+from shared.config import get_settings
+from shared.errors import Forbidden
+from shared.events import SqsRecord, dispatch, parse_message, parse_schedule, process_sqs_batch
+from shared.http import (
+    HttpRequest,
+    HttpResponse,
+    answer_flask,
+    answer_lambda,
+    functions_framework_http,
+    parse_body,
+    require_json_post,
+)
+from shared.logs import log_event
+from shared.models import BackfillRange, BulkSyncRequest, QueuedSync, SyncOneRequest
+from shared.wiring import bulk_sync, sync_service
+
+FUNCTION = "sync_client"
+QUEUE_MESSAGE: TypeAdapter[QueuedSync | BackfillRange] = TypeAdapter(QueuedSync | BackfillRange)
+# Left of a Lambda invocation's time when a job stops paging, for queueing its remainder and answering.
+STOP_MARGIN_SECONDS = 5.0
+
+
+def handle(request: HttpRequest) -> HttpResponse:
+    settings = get_settings()
+    require_json_post(request, settings.max_body_bytes)
+    caller = verify_caller(request.headers.get("authorization"), settings)
+    if not _asks_for_a_mode(request.body):
+        one = parse_body(request, SyncOneRequest)
+        if isinstance(caller, ServiceRole):
+            applied = sync_service().sync_client(one.client_id)
+        else:
+            applied = sync_service().sync_client_for(caller, one.client_id)
+        return HttpResponse(200, {"outcome": applied.outcome, "client_id": str(applied.client_id)})
+    bulk_request = parse_body(request, BulkSyncRequest)
+    if not isinstance(caller, ServiceRole):
+        raise Forbidden("Backfill and reconcile need a service_role token")
+    bulk = bulk_sync()
+    if bulk_request.shards is not None:
+        return HttpResponse(202, {"queued": bulk.queue_backfill(bulk_request.shards)})
+    cursor, limit, dry_run = bulk_request.cursor, bulk_request.limit, bulk_request.dry_run
+    if bulk_request.mode == "backfill":
+        page = bulk.backfill_page(cursor, limit, dry_run=dry_run)
+    else:
+        page = bulk.reconcile_page(cursor, limit, dry_run=dry_run, full=bulk_request.full)
+    return HttpResponse(200, {"counts": page.applied.counts(), "next_cursor": page.next_cursor})
+
+
+def _asks_for_a_mode(body: bytes) -> bool:
+    """Whether the body is a JSON object with `mode` (a bulk request); anything else is parsed as one client."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(parsed, dict) and "mode" in parsed
+
+
+def handle_sqs(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+    """The queue's messages: a webhook retry syncs its client; a backfill job pages through its range, and
+    queues its remainder when its time is up. A failed message is reported alone and comes back."""
+    deadline = _deadline(context)
+
+    def apply(record: SqsRecord) -> None:
+        message = parse_message(record, QUEUE_MESSAGE)
+        if isinstance(message, QueuedSync):
+            sync_service().sync_client(message.client_id)
+            return
+        bulk = bulk_sync()
+        _, rest = bulk.run_range(message, deadline)
+        if rest is not None:
+            bulk.requeue(rest)
+
+    return dict(process_sqs_batch(event, apply, function=FUNCTION))
+
+
+def handle_schedule(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+    """One bounded reconcile; the next run goes on from the watermark it kept."""
+    parse_schedule(event)
+    applied, cursor = bulk_sync().reconcile_until(_deadline(context))
+    log_event("scheduled_reconcile_done", function=FUNCTION, **applied.counts())
+    return {"counts": applied.counts(), "finished": cursor is None}
+
+
+def _deadline(context: Any) -> float:
+    budget = get_settings().sync_job_budget_seconds
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining_ms):
+        budget = min(budget, remaining_ms() / 1000 - STOP_MARGIN_SECONDS)
+    return time.monotonic() + max(budget, 0.0)
+
+
+@functions_framework_http
+def sync_client(request: Any) -> tuple[str, int, dict[str, str]]:
+    return answer_flask(FUNCTION, request, handle, get_settings().max_body_bytes)
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return dispatch(
+        event,
+        http=lambda e: answer_lambda(FUNCTION, e, handle),
+        sqs=lambda e: handle_sqs(e, context),
+        schedule=lambda e: handle_schedule(e, context),
+        function=FUNCTION,
+    )
