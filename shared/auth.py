@@ -56,24 +56,21 @@ def _signing_key(token: str, header: dict[str, Any], settings: Settings) -> tupl
     raise Unauthorized("Unsupported token algorithm")
 
 
-def verify_access_token(authorization: str | None, settings: Settings) -> Therapist:
-    """The therapist of a valid Project A access token of a signed-in user; Unauthorized for anything else
-    (UpstreamUnavailable when Project A's signing keys cannot be fetched)."""
-    token = bearer_token(authorization)
+def _decode(token: str, settings: Settings, *, user: bool) -> dict[str, Any]:
+    """The claims of a token signed by Project A's keys: a signed-in user's (`user`: audience, issuer and subject
+    checked too), or any (signature and expiry only)."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError as exc:
         raise Unauthorized("Malformed token") from exc
     key, algorithms = _signing_key(token, header, settings)
+    checks: dict[str, Any] = {"options": {"require": ["exp"], "verify_aud": False, "verify_iss": False}}
+    if user:
+        checks = {"audience": settings.jwt_audience, "issuer": settings.jwt_issuer}
+        checks["options"] = {"require": ["exp", "sub", "aud"]}
     try:
-        claims = jwt.decode(
-            token,
-            key,
-            algorithms=algorithms,
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
-            leeway=settings.jwt_leeway_seconds,
-            options={"require": ["exp", "sub", "aud"]},
+        claims: dict[str, Any] = jwt.decode(
+            token, key, algorithms=algorithms, leeway=settings.jwt_leeway_seconds, **checks
         )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("Token expired") from exc
@@ -81,6 +78,16 @@ def verify_access_token(authorization: str | None, settings: Settings) -> Therap
         raise Unauthorized("Token is for another audience") from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized("Invalid token") from exc
+    return claims
+
+
+def verify_access_token(authorization: str | None, settings: Settings) -> Therapist:
+    """The therapist of a valid Project A access token of a signed-in user; Unauthorized for anything else
+    (UpstreamUnavailable when Project A's signing keys cannot be fetched)."""
+    return _therapist(_decode(bearer_token(authorization), settings, user=True))
+
+
+def _therapist(claims: dict[str, Any]) -> Therapist:
     # Supabase signs tokens of the anon and service_role keys, and of anonymous sign-ins, with the same
     # keys: only a signed-in user's token (role "authenticated", not anonymous) identifies a therapist.
     if claims.get("role") != "authenticated":
@@ -103,26 +110,9 @@ def verify_caller(authorization: str | None, settings: Settings) -> Therapist | 
     token signed with the same keys. Supabase's service_role key carries no audience, subject or the auth
     issuer, so only its signature, expiry and role are checked."""
     token = bearer_token(authorization)
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.InvalidTokenError as exc:
-        raise Unauthorized("Malformed token") from exc
-    key, algorithms = _signing_key(token, header, settings)
-    try:
-        claims = jwt.decode(
-            token,
-            key,
-            algorithms=algorithms,
-            leeway=settings.jwt_leeway_seconds,
-            options={"require": ["exp"], "verify_aud": False, "verify_iss": False},
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise Unauthorized("Token expired") from exc
-    except jwt.PyJWTError as exc:
-        raise Unauthorized("Invalid token") from exc
-    if claims.get("role") == "service_role":
+    if _decode(token, settings, user=False).get("role") == "service_role":
         return ServiceRole()
-    return verify_access_token(authorization, settings)
+    return _therapist(_decode(token, settings, user=True))
 
 
 def verify_webhook_secret(authorization: str | None, settings: Settings) -> None:
