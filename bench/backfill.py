@@ -32,20 +32,18 @@ from bench.bulk_shards import ConsumerConfig, sharded_backfill
 from bench.bulk_stack import (
     JOB_BUDGET_SECONDS,
     count_rows,
-    drop_projects,
     empty_project_a,
     fresh_projects,
     load_average,
     machine,
     measured_urls,
-    postgres_version,
     progress,
     quiet_sync_logs,
     seed_project_b,
     settle_project_a,
-    start_postgres,
     sync_settings,
 )
+from bench.stack import drop_projects, postgres_version, start_postgres
 from shared.stores.pools import close_pools
 
 SHARD_TIMEOUT_SECONDS = 600.0

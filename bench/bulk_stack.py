@@ -6,26 +6,23 @@ Self-contained on purpose (only devtools.localdb and shared/): it needs no funct
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from uuid import UUID
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 
+from bench import stack
+from bench.report import cpu_model
 from bench.rtt_proxy import RttProxy
-from devtools.localdb import LocalProjects, prepare_projects, start_server
+from devtools.localdb import LocalProjects
 from shared.bulk import BulkSync
 from shared.config import Settings
 from shared.ports import ClientPage, PageApplied, Watermark
@@ -84,31 +81,8 @@ def quiet_sync_logs() -> None:
     logging.getLogger("client_sync").setLevel(logging.WARNING)
 
 
-def start_postgres() -> str:
-    """TEST_DATABASE_URL, or an embedded Postgres in a temporary directory removed after it stops."""
-    if os.environ.get("TEST_DATABASE_URL"):
-        return start_server()
-    data_dir = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-    # Registered before pgserver registers its own stop, so it runs after it (atexit is last in, first out).
-    atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
-    return start_server(data_dir)
-
-
 def fresh_projects(server_url: str) -> LocalProjects:
-    return prepare_projects(server_url, prefix=PREFIX, recreate=True)
-
-
-def drop_projects(projects: LocalProjects) -> None:
-    with psycopg.connect(projects.server_url, autocommit=True) as conn:
-        for url in (projects.project_a_url, projects.project_b_url):
-            name = str(conninfo_to_dict(url)["dbname"])
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-
-
-def postgres_version(server_url: str) -> str:
-    with psycopg.connect(server_url) as conn:
-        row = conn.execute("show server_version").fetchone()
-    return str(row[0]) if row else "?"
+    return stack.fresh_projects(server_url, prefix=PREFIX)
 
 
 def seed_project_b(projects: LocalProjects, count: int) -> None:
@@ -237,7 +211,7 @@ def machine() -> dict[str, str]:
     nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
         "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        "machine": f"{nproc} CPUs (nproc), {_cpu_model()}, {platform.system()} {platform.release()}",
+        "machine": f"{nproc} CPUs (nproc), {cpu_model()}, {platform.system()} {platform.release()}",
         "python": platform.python_version(),
     }
 
@@ -247,13 +221,3 @@ def load_average() -> str:
         return " / ".join(f"{value:.1f}" for value in os.getloadavg())
     except OSError:
         return "?"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

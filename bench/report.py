@@ -129,7 +129,7 @@ def _met(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -153,7 +153,7 @@ def write_results(
         f"# {name} benchmark",
         "",
         f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        f"- Machine: {nproc} CPUs (nproc), {_cpu_model()}, {platform.system()} {platform.release()}",
+        f"- Machine: {nproc} CPUs (nproc), {cpu_model()}, {platform.system()} {platform.release()}",
         f"- Python {platform.python_version()}, PostgreSQL {postgres} (same server for both projects)",
         f"- {settings}",
         f"- Run: `make bench` (`.venv/bin/python -m bench.{name}`)",

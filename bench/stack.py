@@ -60,8 +60,8 @@ def start_postgres() -> str:
     return start_server(data_dir)
 
 
-def fresh_projects(server_url: str) -> LocalProjects:
-    return prepare_projects(server_url, prefix="bench_", recreate=True)
+def fresh_projects(server_url: str, *, prefix: str = "bench_") -> LocalProjects:
+    return prepare_projects(server_url, prefix=prefix, recreate=True)
 
 
 def drop_projects(projects: LocalProjects) -> None:

@@ -52,7 +52,6 @@ grant execute on function private.synced_columns(jsonb, timestamptz) to service_
 -- never taken: conflict of kind email. A concurrent insert of that email still raises unique_violation
 -- (clients_email_unique); the caller retries and then sees the holder here. Conflicts are recorded in
 -- private.sync_conflicts, and a client written (or found equal) again resolves its open conflict.
-drop function public.book_session_as(jsonb, uuid, timestamptz, integer, text, text, jsonb);
 drop function public.upsert_synced_clients(jsonb, uuid);
 
 create function public.upsert_synced_clients(p_clients jsonb, p_therapist_id uuid default null)
@@ -315,47 +314,6 @@ as $$
    limit least(greatest(p_limit, 0), 5000)
 $$;
 
--- The booking of 0003, now with the copy in Project B's form ({id, profile, updated_at}).
-create function public.book_session_as(
-  p_claims jsonb,
-  p_client_id uuid,
-  p_starts_at timestamptz,
-  p_duration_minutes integer,
-  p_notes text,
-  p_idempotency_key text,
-  p_client jsonb default null
-) returns jsonb
-language plpgsql
-security invoker
-set search_path = ''
-as $$
-declare
-  v_copy jsonb;
-  v_copy_refused boolean := false;
-  v_result jsonb;
-begin
-  perform set_config('request.jwt.claims', p_claims::text, true);
-  if auth.uid() is null or not private.is_therapist() then
-    return jsonb_build_object('outcome', 'not_a_therapist');
-  end if;
-
-  if p_client is not null then
-    select to_jsonb(u) into v_copy
-      from public.upsert_synced_clients(jsonb_build_array(p_client || jsonb_build_object('id', p_client_id)),
-                                        auth.uid()) as u;
-    v_copy_refused := v_copy ->> 'conflict' = 'email'
-                      and not exists (select 1 from public.clients where id = p_client_id);
-  end if;
-
-  perform set_config('role', 'authenticated', true);
-  v_result := public.create_session(p_client_id, p_starts_at, p_duration_minutes, p_notes, p_idempotency_key);
-  if v_copy_refused and v_result ->> 'outcome' = 'not_found' then
-    v_result := jsonb_build_object('outcome', 'email_conflict');
-  end if;
-  return v_result || jsonb_strip_nulls(jsonb_build_object('client', v_copy));
-end;
-$$;
-
 -- sync_client's one client for a therapist, in one statement: checks the therapist, writes Project B's state
 -- (`p_client`, or archives for `p_absence`), claims the client if nobody has (as a booking would), and answers
 -- not_found, like create_session, when it is not (or no longer) the therapist's.
@@ -396,15 +354,11 @@ revoke all on function public.sync_client_as(jsonb, uuid, jsonb, jsonb) from pub
 grant execute on function public.sync_client_as(jsonb, uuid, jsonb, jsonb) to service_role;
 
 revoke all on function public.upsert_synced_clients(jsonb, uuid) from public, anon, authenticated;
-revoke all on function public.book_session_as(jsonb, uuid, timestamptz, integer, text, text, jsonb)
-  from public, anon, authenticated;
 revoke all on function public.apply_sync_page(jsonb, jsonb, text, timestamptz, uuid) from public, anon, authenticated;
 revoke all on function public.sync_watermark(text) from public, anon, authenticated;
 revoke all on function public.sync_conflicts(boolean, integer) from public, anon, authenticated;
 revoke all on function public.synced_client_ids(uuid, integer) from public, anon, authenticated;
 grant execute on function public.upsert_synced_clients(jsonb, uuid) to service_role;
-grant execute on function public.book_session_as(jsonb, uuid, timestamptz, integer, text, text, jsonb)
-  to service_role;
 grant execute on function public.apply_sync_page(jsonb, jsonb, text, timestamptz, uuid) to service_role;
 grant execute on function public.sync_watermark(text) to service_role;
 grant execute on function public.sync_conflicts(boolean, integer) to service_role;

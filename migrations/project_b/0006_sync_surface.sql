@@ -7,16 +7,32 @@
 create table private.synced_profile_fields (
   name text primary key check (name not in ('id', 'email', 'updated_at'))
 );
-insert into private.synced_profile_fields (name) values ('name'), ('age'), ('gender_identity'), ('avatar_url');
 
-create or replace function private.client_profile(p public.profiles, p_email text) returns jsonb
-language sql
-stable
+-- private.client_profile(profile, email) is generated from that table whenever it changes: a static
+-- jsonb_build_object of the listed columns and the email, a fraction of the cost of reading the table for
+-- every client of a page.
+create function private.define_client_profile() returns trigger
+language plpgsql
 set search_path = ''
 as $$
-  select coalesce(jsonb_object_agg(f.name, row.fields -> f.name), '{}'::jsonb) || jsonb_build_object('email', p_email)
-    from (select to_jsonb(p) as fields) as row, private.synced_profile_fields f
+begin
+  execute format(
+    'create or replace function private.client_profile(p public.profiles, p_email text) returns jsonb'
+    ' language sql immutable set search_path = '''' as $f$ select jsonb_build_object(%s''email'', p_email) $f$',
+    (select coalesce(string_agg(format('%L, p.%I, ', f.name, f.name), '' order by f.name), '')
+       from private.synced_profile_fields f)
+  );
+  return null;
+end;
 $$;
+
+revoke all on function private.define_client_profile() from public;
+
+create trigger synced_profile_fields_define_client_profile
+  after insert or update or delete or truncate on private.synced_profile_fields
+  for each statement execute function private.define_client_profile();
+
+insert into private.synced_profile_fields (name) values ('name'), ('age'), ('gender_identity'), ('avatar_url');
 
 revoke all on function private.client_profile(public.profiles, text) from public;
 
@@ -40,7 +56,9 @@ $$;
 
 -- A page of clients in id order, after `p_after` (null: from the start) and up to `p_until` (inclusive;
 -- null: to the end), at most `p_limit` of them: what a backfill walks. One row: the clients as a JSON array
--- of {id, profile, updated_at} (passed to Project A as it is), the last id and how many.
+-- of {id, profile, updated_at} (passed to Project A as it is), the last id and how many. The bounds are index
+-- conditions (an `is null or` would scan from the first id on every page); profile ids are random v4 UUIDs,
+-- so the nil UUID is never one.
 create function public.client_page(p_after uuid, p_limit integer, p_until uuid default null)
 returns table (clients jsonb, last_id uuid, count integer)
 language sql
@@ -48,11 +66,14 @@ stable
 security definer
 set search_path = ''
 as $$
-  with page as (
+  with bounds as (
+    select coalesce(p_after, '00000000-0000-0000-0000-000000000000'::uuid) as after_id,
+           coalesce(p_until, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid) as until_id
+  ), page as (
     select p.id, private.client_profile(p, u.email) as profile, p.updated_at
-      from public.profiles p
-      join auth.users u on u.id = p.id
-     where (p_after is null or p.id > p_after) and (p_until is null or p.id <= p_until)
+      from bounds b
+      join public.profiles p on p.id > b.after_id and p.id <= b.until_id
+      join auth.users u on u.id = p.id and u.id > b.after_id and u.id <= b.until_id
      order by p.id
      limit least(greatest(p_limit, 0), 5000)
   )

@@ -1,32 +1,6 @@
 -- Project B: the changes since a watermark, for reconcile: profiles written and profiles deleted, in
 -- (version, id) order, read through indexes so that a few changes among many clients are found without a scan.
 
--- private.client_profile, generated from private.synced_profile_fields (still the one place that names the
--- fields) whenever that table changes: a static jsonb_build_object is a fraction of the cost of reading the
--- table for every client of a page.
-create or replace function private.define_client_profile() returns trigger
-language plpgsql
-set search_path = ''
-as $$
-begin
-  execute format(
-    'create or replace function private.client_profile(p public.profiles, p_email text) returns jsonb'
-    ' language sql immutable set search_path = '''' as $f$ select jsonb_build_object(%s''email'', p_email) $f$',
-    (select coalesce(string_agg(format('%L, p.%I, ', f.name, f.name), '' order by f.name), '')
-       from private.synced_profile_fields f)
-  );
-  return null;
-end;
-$$;
-
-revoke all on function private.define_client_profile() from public;
-
-create trigger synced_profile_fields_define_client_profile
-  after insert or update or delete or truncate on private.synced_profile_fields
-  for each statement execute function private.define_client_profile();
-
-update private.synced_profile_fields set name = name;  -- fires the trigger: defines it now
-
 create index if not exists profiles_updated_at_id_idx on public.profiles (updated_at, id);
 create index if not exists profile_deletions_deleted_at_id_idx on private.profile_deletions (deleted_at, id);
 
@@ -71,29 +45,3 @@ $$;
 
 revoke all on function public.client_changes(timestamptz, uuid, integer) from public, anon, authenticated;
 grant execute on function public.client_changes(timestamptz, uuid, integer) to service_role;
-
--- client_page of 0006 with its bounds as index conditions: `p_after is null or p.id > p_after` made every
--- page scan from the first id. Profile ids are random v4 UUIDs, so the nil UUID is never one.
-create or replace function public.client_page(p_after uuid, p_limit integer, p_until uuid default null)
-returns table (clients jsonb, last_id uuid, count integer)
-language sql
-stable
-security definer
-set search_path = ''
-as $$
-  with bounds as (
-    select coalesce(p_after, '00000000-0000-0000-0000-000000000000'::uuid) as after_id,
-           coalesce(p_until, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid) as until_id
-  ), page as (
-    select p.id, private.client_profile(p, u.email) as profile, p.updated_at
-      from bounds b
-      join public.profiles p on p.id > b.after_id and p.id <= b.until_id
-      join auth.users u on u.id = p.id and u.id > b.after_id and u.id <= b.until_id
-     order by p.id
-     limit least(greatest(p_limit, 0), 5000)
-  )
-  select coalesce(jsonb_agg(jsonb_build_object('id', id, 'profile', profile, 'updated_at', updated_at)
-                            order by id), '[]'::jsonb),
-         (array_agg(id order by id desc))[1], count(*)::integer
-    from page
-$$;

@@ -12,11 +12,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import psycopg
 import pytest
 from flask.testing import FlaskClient
-from moto import mock_aws
 
 from devtools.localdb import LocalProjects, prepare_projects, register_therapists
 from devtools.tokens import sign_service_role_token
@@ -296,18 +294,11 @@ def test_a_page_with_an_email_conflict_writes_the_rest_and_reconcile_resolves_it
 
 
 @pytest.fixture
-def queue(monkeypatch: pytest.MonkeyPatch, reconfigure: Callable[..., None], fresh: Databases) -> Iterator[Any]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        sqs = boto3.client("sqs", region_name="eu-west-1")
-        url = sqs.create_queue(QueueName=f"sync-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-        reconfigure(SYNC_RETRY_QUEUE_URL=url)
-        yield sqs, url
+def queue(aws: Any, reconfigure: Callable[..., None], fresh: Databases) -> Iterator[Any]:
+    """moto's SQS (the `aws` fixture) with a queue, which the functions use for retries and jobs."""
+    url = aws.create_queue(QueueName=f"sync-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    reconfigure(SYNC_RETRY_QUEUE_URL=url)
+    yield aws, url
 
 
 def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from shared.models import QueuedSync
 from shared.wiring import sync_service
@@ -18,18 +16,6 @@ from tests.integration.helpers import function_client
 from tests.integration.test_create_session_faults import UNREACHABLE
 from tests.integration.test_project_b_webhook import assert_matches_project_b, deliver, payload
 from tests.random_refs import random_name
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        yield boto3.client("sqs", region_name="eu-west-1")
 
 
 @pytest.fixture
