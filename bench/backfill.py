@@ -5,9 +5,11 @@ starting from an empty Project A:
 
 1. the physical reference: a raw COPY of the rows (profile and email) out of Project B's database, streamed into a
    logged table with a primary key in Project A's;
-2. BulkSync's backfill as sync_client runs it (pages of 1,000, and of 5,000), alternating with the COPY, each run
-   a few times, the median reported, with the time split between Project B's query, Project A's statement and
-   the rest;
+2. BulkSync's backfill as sync_client's jobs and the CLI run it (backfill_pages: pages of 1,000, and of 5,000,
+   the next page read while one is written), alternating with the COPY, each run a few times, the median
+   reported, with the time spent in Project B's query and in Project A's statement; beside it, the same pages
+   one after the other (nothing read ahead), and the floor of any set-based write: the same pages written by a
+   bare INSERT ... SELECT, none of the contract's rules;
 3. the design document's way (check, then insert, one client at a time) on 2,000 profiles, for scale;
 4. the sharded backfill: shard_ranges jobs on a queue consumed by 1, 2 and 4 processes side by side;
 5. reconcile among the 100,000 synced clients: its first run, a run with nothing changed, and a run after 1,000
@@ -104,16 +106,23 @@ def _measure(args: argparse.Namespace) -> tuple[BulkMeasurement, list[str]]:
             empty_project_a(projects)
             m.design_doc.append(design_doc(settings, args.design_doc_clients))
 
-        cases: list[int | None] = [None, *args.page_sizes]  # None: the COPY
+        cases: list[int | str] = ["COPY", *args.page_sizes, "page after page", "bare INSERT"]
         for index in range(args.rounds):
             shift = index % len(cases)
-            for limit in cases[shift:] + cases[:shift]:
+            for case in cases[shift:] + cases[:shift]:
                 empty_project_a(projects)
-                progress(f"round {index + 1}: " + ("COPY" if limit is None else f"backfill, pages of {limit:,}"))
-                if limit is None:
+                progress(f"round {index + 1}: " + (case if isinstance(case, str) else f"backfill, pages of {case:,}"))
+                if case == "COPY":
                     m.copy.append(copy_reference(urls, projects))
+                elif case == "page after page":
+                    one_by_one = backfill(settings, m.baseline_page, one_by_one=True)
+                    m.one_by_one.append(_checked(one_by_one, projects.project_a_url))
+                elif case == "bare INSERT":
+                    floor = backfill(settings, m.baseline_page, bare_insert=True)
+                    m.bare_insert.append(_checked(floor, projects.project_a_url))
                 else:
-                    m.pages.setdefault(limit, []).append(_checked(backfill(settings, limit), projects.project_a_url))
+                    run = backfill(settings, int(case))
+                    m.pages.setdefault(int(case), []).append(_checked(run, projects.project_a_url))
 
         m.page_plan_position = args.clients // 2
         m.page_plan = explain_function(

@@ -4,6 +4,7 @@ design document's way, and reconcile. Each answers how many rows it moved and ho
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -13,9 +14,9 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from bench.bulk_stack import COPY_TARGET, Split, Urls, bulk_sync, count_rows
+from bench.bulk_stack import COPY_TARGET, Split, Urls, bare_insert_sync, bulk_sync, count_rows
 from devtools.localdb import LocalProjects
-from shared.bulk import BulkSync
+from shared.bulk import BulkSync, PageResult
 from shared.config import Settings
 from shared.ports import PageApplied
 from shared.stores.pools import get_pool, pooled_connection
@@ -35,23 +36,31 @@ class Run:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-# BulkSync's backfill: pages of `limit` from cursor None until next_cursor is None.
+# BulkSync's backfill as the CLI and the sharded jobs run it: backfill_pages of `limit`, each next page read while
+# the one before is written; `one_by_one`: backfill_page after backfill_page (read, then write), as a caller of
+# the HTTP mode pages; `bare_insert`: the same read-ahead pages written by the bare INSERT (the floor).
 
 
-def backfill(settings: Settings, limit: int) -> Run:
+def backfill(settings: Settings, limit: int, *, one_by_one: bool = False, bare_insert: bool = False) -> Run:
     split = Split()
-    bulk = bulk_sync(settings, split)
+    bulk = bare_insert_sync(settings, split) if bare_insert else bulk_sync(settings, split)
     warm(bulk)
-    total, cursor = PageApplied(), None
+    total = PageApplied()
     started = time.perf_counter()
-    while True:
-        result = bulk.backfill_page(cursor, limit)
+    for result in _one_by_one(bulk, limit) if one_by_one else bulk.backfill_pages(None, limit):
         total += result.applied
-        cursor = result.next_cursor
-        if cursor is None:
-            break
     seconds = time.perf_counter() - started
     return Run(total.inserted, seconds, split, total)
+
+
+def _one_by_one(bulk: BulkSync, limit: int) -> Iterator[PageResult]:
+    cursor: str | None = None
+    while True:
+        result = bulk.backfill_page(cursor, limit)
+        yield result
+        if result.next_cursor is None:
+            return
+        cursor = result.next_cursor
 
 
 def warm(bulk: BulkSync) -> None:

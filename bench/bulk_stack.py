@@ -26,6 +26,7 @@ from devtools.localdb import LocalProjects
 from shared.bulk import BulkSync
 from shared.config import Settings
 from shared.ports import ClientPage, PageApplied, Watermark
+from shared.stores.pools import pooled_connection
 from shared.stores.postgres import PostgresProjectA, PostgresProjectB
 
 PREFIX = "bench_bulk_"
@@ -198,6 +199,37 @@ class TimedProjectB(PostgresProjectB):
         finally:
             self.split.project_b += time.perf_counter() - started
             self.split.pages += 1
+
+
+# The floor of any set-based write: each page's rows mapped and inserted into clients by one bare INSERT ... SELECT,
+# with none of the contract (no dedupe, version guard, ON CONFLICT, email or id conflict checks, bookkeeping).
+_BARE_INSERT = """
+insert into public.clients
+  (id, full_name, email, notes, status, synced_from, source_attributes, source_updated_at, last_synced_at)
+select s.id, m.full_name, m.email, m.notes, 'active', 'project_b', m.source_attributes, m.source_updated_at, now()
+  from jsonb_to_recordset(%s::jsonb) as s (id uuid, profile jsonb, updated_at timestamptz)
+  cross join lateral private.synced_columns(s.profile, s.updated_at) as m
+"""
+
+
+class BareInsertProjectA(TimedProjectA):
+    """Project A whose page write is the bare INSERT (the floor case): an empty Project A only."""
+
+    def apply_sync_page(
+        self, clients_json: str, absences_json: str, watermark: Watermark | None = None, *, dry_run: bool = False
+    ) -> PageApplied:
+        started = time.perf_counter()
+        try:
+            with pooled_connection(self._pool()) as conn:
+                inserted = conn.execute(_BARE_INSERT, (clients_json,)).rowcount
+            return PageApplied(inserted=inserted)
+        finally:
+            self.split.project_a += time.perf_counter() - started
+
+
+def bare_insert_sync(settings: Settings, split: Split) -> BulkSync:
+    """BulkSync's pages (the same reads, read ahead the same way) written by the bare INSERT."""
+    return BulkSync(BareInsertProjectA(settings, split), TimedProjectB(settings, split), settings)
 
 
 def bulk_sync(settings: Settings, split: Split | None = None) -> BulkSync:

@@ -7,10 +7,12 @@ Cursors are opaque strings to callers: a backfill's is the last id written; a re
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Generator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -20,7 +22,7 @@ from shared.config import Settings
 from shared.errors import InvalidRequest, UpstreamUnavailable
 from shared.logs import log_event
 from shared.models import BackfillRange
-from shared.ports import PageApplied, ProjectA, ProjectB, SourceState, Watermark
+from shared.ports import ClientPage, PageApplied, ProjectA, ProjectB, SourceState, Watermark
 from shared.sync import log_applied
 
 if TYPE_CHECKING:
@@ -55,13 +57,36 @@ class BulkSync:
     def backfill_page(
         self, cursor: str | None, limit: int, *, dry_run: bool = False, until: UUID | None = None
     ) -> PageResult:
-        after = _id_cursor(cursor)
-        page = self.project_b.read_client_page(after, limit, until)
+        page = self.project_b.read_client_page(_id_cursor(cursor), limit, until)
+        return self._apply_backfill_page(page, limit, until, dry_run)
+
+    def backfill_pages(
+        self, cursor: str | None, limit: int, *, dry_run: bool = False, until: UUID | None = None
+    ) -> Generator[PageResult, None, None]:
+        """backfill_page after backfill_page to the end (or `until`), Project B's next page read while Project A
+        writes this one. Pages are yielded in order, each once written: a cursor never passes an unwritten page,
+        and a page read ahead and not written when the caller stops is only a read."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="client_page") as reader:
+
+            def read(after: UUID | None) -> Future[ClientPage]:
+                run_here = contextvars.copy_context().run
+                return reader.submit(run_here, self.project_b.read_client_page, after, limit, until)
+
+            upcoming = read(_id_cursor(cursor))
+            while True:
+                page = upcoming.result()
+                if _more(page, limit, until):
+                    upcoming = read(page.last_id)
+                result = self._apply_backfill_page(page, limit, until, dry_run)
+                yield result
+                if result.next_cursor is None:
+                    return
+
+    def _apply_backfill_page(self, page: ClientPage, limit: int, until: UUID | None, dry_run: bool) -> PageResult:
         applied = PageApplied()
         if page.count:
             applied = self.project_a.apply_sync_page(page.clients_json, "[]", dry_run=dry_run)
-        more = page.count == limit and page.last_id is not None and page.last_id != until
-        return self._done(applied, str(page.last_id) if more else None, "backfill", dry_run)
+        return self._done(applied, str(page.last_id) if _more(page, limit, until) else None, "backfill", dry_run)
 
     def queue_backfill(self, shards: int) -> int:
         """Split the id space into `shards` ranges and queue one job per range; how many were queued."""
@@ -76,14 +101,11 @@ class BulkSync:
         """Page through `job` until its range is done (None) or `deadline` (monotonic) is near: then the rest."""
         total = PageApplied()
         cursor = str(job.cursor) if job.cursor else _before(job.start)
-        while True:
-            result = self.backfill_page(cursor, self.settings.sync_page_size, until=job.end)
+        for result in self.backfill_pages(cursor, self.settings.sync_page_size, until=job.end):
             total += result.applied
-            if result.next_cursor is None:
-                return total, None
-            cursor = result.next_cursor
-            if time.monotonic() >= deadline:
-                return total, job.model_copy(update={"cursor": UUID(cursor)})
+            if result.next_cursor is not None and time.monotonic() >= deadline:
+                return total, job.model_copy(update={"cursor": UUID(result.next_cursor)})
+        return total, None
 
     def requeue(self, job: BackfillRange) -> None:
         if self.queue is None:
@@ -124,7 +146,7 @@ class BulkSync:
     def reconcile_until(self, deadline: float, *, full: bool = False) -> tuple[PageApplied, str | None]:
         """Reconcile page after page until done or `deadline` (monotonic); the cursor left, if any."""
         total, cursor = PageApplied(), None
-        for result in self._pages(lambda c: self.reconcile_page(c, self.settings.sync_page_size, full=full), None):
+        for result in self.reconcile_pages(None, self.settings.sync_page_size, full=full):
             total += result.applied
             cursor = result.next_cursor
             if cursor is not None and time.monotonic() >= deadline:
@@ -146,10 +168,12 @@ class BulkSync:
             return PageApplied()
         return self.project_a.apply_sync_page(json.dumps(clients), json.dumps(absences), dry_run=dry_run)
 
-    @staticmethod
-    def _pages(page: Callable[[str | None], PageResult], cursor: str | None) -> Iterator[PageResult]:
+    def reconcile_pages(
+        self, cursor: str | None, limit: int, *, dry_run: bool = False, full: bool = False
+    ) -> Generator[PageResult, None, None]:
+        """reconcile_page after reconcile_page until its last phase is done."""
         while True:
-            result = page(cursor)
+            result = self.reconcile_page(cursor, limit, dry_run=dry_run, full=full)
             yield result
             if result.next_cursor is None:
                 return
@@ -170,6 +194,11 @@ def shard_ranges(shards: int) -> list[BackfillRange]:
         BackfillRange(kind="backfill_range", start=UUID(int=bounds[i]), end=UUID(int=bounds[i + 1] - 1))
         for i in range(shards)
     ]
+
+
+def _more(page: ClientPage, limit: int, until: UUID | None) -> bool:
+    """Whether a backfill goes on after `page`: it was full and did not end at `until`."""
+    return page.count == limit and page.last_id is not None and page.last_id != until
 
 
 def _before(start: UUID) -> str | None:

@@ -24,8 +24,8 @@ import shlex
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
@@ -86,7 +86,7 @@ def backfill(args: argparse.Namespace, out: Console, err: Console) -> int:
     run = _Run(
         mode="backfill",
         dry_run=args.dry_run,
-        page=lambda cursor: bulk.backfill_page(cursor, limit, dry_run=args.dry_run),
+        page_results=lambda cursor: bulk.backfill_pages(cursor, limit, dry_run=args.dry_run),
         estimate=lambda cursor, done: _estimated_backfill_total(start, cursor, done),
         resume=lambda cursor: _resume_command("backfill", args, cursor),
     )
@@ -101,7 +101,7 @@ def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
     run = _Run(
         mode="reconcile",
         dry_run=args.dry_run,
-        page=lambda cursor: bulk.reconcile_page(cursor, limit, dry_run=args.dry_run, full=args.full),
+        page_results=lambda cursor: bulk.reconcile_pages(cursor, limit, dry_run=args.dry_run, full=args.full),
         # Reconcile's phases (changes, sweep, conflicts) have no total to read ahead: the bar is indeterminate.
         estimate=lambda cursor, done: float(done) if cursor is None else None,
         resume=lambda cursor: _resume_command("reconcile", args, cursor),
@@ -154,12 +154,12 @@ def _conflict_row(conflict: Conflict) -> tuple[str, str, str, str, str, str]:
 
 @dataclass(frozen=True)
 class _Run:
-    """A paged job: `page` runs one page from a cursor; `estimate` guesses the total rows from the next cursor and
-    the rows done (None: unknown); `resume` is the command that goes on from a cursor."""
+    """A paged job: `page_results` runs its pages from a cursor; `estimate` guesses the total rows from the next
+    cursor and the rows done (None: unknown); `resume` is the command that goes on from a cursor."""
 
     mode: str
     dry_run: bool
-    page: Callable[[str | None], PageResult]
+    page_results: Callable[[str | None], Generator[PageResult, None, None]]
     estimate: Callable[[str | None, int], float | None]
     resume: Callable[[str | None], str]
 
@@ -168,10 +168,13 @@ class _Run:
         failure: str | None = None
         interrupted = False
         started = time.monotonic()
-        with _stop_after_page() as stop, _progress(err, self.mode, stop) as progress:
+        with (
+            _stop_after_page() as stop,
+            _progress(err, self.mode, stop) as progress,
+            closing(self.page_results(cursor)) as results,
+        ):
             try:
-                while True:
-                    result = self.page(cursor)
+                for result in results:
                     pages += 1
                     total += result.applied
                     rows = sum(result.applied.counts().values())

@@ -20,8 +20,9 @@ import pytest
 
 from devtools.localdb import LocalProjects
 from shared import wiring
-from shared.bulk import UUID_SPACE, PageResult
+from shared.bulk import UUID_SPACE
 from shared.cli import _estimated_backfill_total, main
+from shared.ports import PageApplied
 from tests.conftest import THERAPIST, Databases
 from tests.random_refs import random_email, random_name
 
@@ -177,13 +178,13 @@ def test_ctrl_c_stops_after_the_page_and_prints_the_resume_cursor(
 ) -> None:
     ids = new_project_b_clients(db, 3)
     bulk = wiring.bulk_sync()
-    backfill_page = bulk.backfill_page
+    apply_sync_page = bulk.project_a.apply_sync_page
 
-    def interrupted_page(*args: Any, **kwargs: Any) -> PageResult:
-        signal.raise_signal(signal.SIGINT)  # Ctrl-C while the page runs
-        return backfill_page(*args, **kwargs)
+    def interrupted_page(*args: Any, **kwargs: Any) -> PageApplied:
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C while the page is written (the next one read meanwhile)
+        return apply_sync_page(*args, **kwargs)
 
-    monkeypatch.setattr(bulk, "backfill_page", interrupted_page)
+    monkeypatch.setattr(bulk.project_a, "apply_sync_page", interrupted_page)
     code, out, err = run(capsys, "backfill", "--limit", "1", "--cursor", before(ids[0]))
     monkeypatch.undo()
 

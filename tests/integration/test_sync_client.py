@@ -176,13 +176,8 @@ def test_reconcile_after_lost_events_leaves_project_a_equal_to_project_b(fresh: 
 _KILLABLE_BACKFILL = """
 import sys
 from shared.wiring import bulk_sync
-cursor = None
-while True:
-    page = bulk_sync().backfill_page(cursor, 100)
-    cursor = page.next_cursor
-    print("cursor", cursor or "done", flush=True)
-    if cursor is None:
-        break
+for page in bulk_sync().backfill_pages(None, 100):  # the next page is read while this one is written
+    print("cursor", page.next_cursor or "done", flush=True)
 """
 
 
@@ -211,17 +206,79 @@ def test_a_backfill_killed_between_pages_resumes_from_its_cursor_losing_and_dupl
 
     from shared.wiring import bulk_sync
 
-    cursor: str | None = cursors[-1]
     resumed = dict(ZERO_COUNTS)
-    while cursor is not None:
-        page = bulk_sync().backfill_page(cursor, 100)
+    for page in bulk_sync().backfill_pages(cursors[-1], 100):
         for key, value in page.applied.counts().items():
             resumed[key] += value
-        cursor = page.next_cursor
 
     assert fresh.count("a", "public.clients") == 1000
     assert resumed["inserted"] + written_before == 1000 + resumed["unchanged"]
     assert sorted(row[0] for row in fresh.a.execute("select id from public.clients")) == sorted(ids)
+    assert_a_equals_b(fresh)
+
+
+def test_backfill_pages_read_the_next_page_while_this_one_is_written(
+    fresh: Databases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_clients(fresh, 250)
+    from shared.wiring import bulk_sync
+
+    bulk = bulk_sync()
+    read, apply = bulk.project_b.read_client_page, bulk.project_a.apply_sync_page
+    started = threading.Condition()
+    reads: list[object] = []
+    overlapped: list[bool] = []
+
+    def counted_read(*args: Any, **kwargs: Any) -> Any:
+        with started:
+            reads.append(args)
+            started.notify_all()
+        return read(*args, **kwargs)
+
+    def write_once_the_next_read_started(*args: Any, **kwargs: Any) -> Any:
+        page = len(overlapped)
+        with started:  # the third page is the last: nothing to read after it
+            overlapped.append(page == 2 or started.wait_for(lambda: len(reads) > page + 1, timeout=10))
+        return apply(*args, **kwargs)
+
+    monkeypatch.setattr(bulk.project_b, "read_client_page", counted_read)
+    monkeypatch.setattr(bulk.project_a, "apply_sync_page", write_once_the_next_read_started)
+    results = list(bulk.backfill_pages(None, 100))
+
+    assert overlapped == [True, True, True]
+    assert [result.applied.inserted for result in results] == [100, 100, 50]
+    assert results[-1].next_cursor is None
+    assert len(reads) == 3
+    assert_a_equals_b(fresh)
+
+
+def test_a_failed_write_stops_the_backfill_at_the_last_written_page(
+    fresh: Databases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = sorted(add_clients(fresh, 300))
+    from shared.errors import UpstreamUnavailable
+    from shared.wiring import bulk_sync
+
+    bulk = bulk_sync()
+    apply = bulk.project_a.apply_sync_page
+    writes: list[object] = []
+
+    def second_write_fails(*args: Any, **kwargs: Any) -> Any:
+        writes.append(args)
+        if len(writes) > 1:
+            raise UpstreamUnavailable("Project A is unavailable")
+        return apply(*args, **kwargs)
+
+    monkeypatch.setattr(bulk.project_a, "apply_sync_page", second_write_fails)
+    cursors: list[str | None] = []
+    with pytest.raises(UpstreamUnavailable):
+        for page in bulk.backfill_pages(None, 100):
+            cursors.append(page.next_cursor)
+    monkeypatch.undo()
+
+    assert cursors == [str(ids[99])]  # the page read ahead of the failed write is neither written nor passed
+    assert fresh.count("a", "public.clients") == 100
+    assert list(bulk.backfill_pages(cursors[0], 100))[-1].next_cursor is None
     assert_a_equals_b(fresh)
 
 
