@@ -2,7 +2,7 @@
 passed through as JSON text (never a round trip, nor a parse, per client). sync_client and the CLI call this.
 
 Cursors are opaque strings to callers: a backfill's is the last id written; a reconcile's names its phase
-(`changes:<version>|<id>`, `sweep:<id>`, `conflicts`). A page or a job run twice changes nothing more.
+(`changes:<version>|<id>`, `sweep:<id>`, `conflicts:<id>`). A page or a job run twice changes nothing more.
 """
 
 from __future__ import annotations
@@ -92,10 +92,10 @@ class BulkSync:
         """Split the id space into `shards` ranges and queue one job per range; how many were queued."""
         if self.queue is None:
             raise UpstreamUnavailable("No queue is configured for backfill jobs (SYNC_RETRY_QUEUE_URL)")
-        for job in shard_ranges(shards):
-            self.queue.send(job.model_dump_json(), source="sync_client", reason="backfill_range")
-        log_event("backfill_queued", count=shards)
-        return shards
+        jobs = [job.model_dump_json() for job in shard_ranges(shards)]
+        queued = self.queue.send_batch(jobs, source="sync_client", reason="backfill_range")
+        log_event("backfill_queued", count=queued)
+        return queued
 
     def run_range(self, job: BackfillRange, deadline: float) -> tuple[PageApplied, BackfillRange | None]:
         """Page through `job` until its range is done (None) or `deadline` (monotonic) is near: then the rest."""
@@ -137,10 +137,10 @@ class BulkSync:
             applied = self._apply_states(states, dry_run)
             next_cursor = f"sweep:{ids[-1]}" if len(ids) == limit else "conflicts"
         else:
-            conflicts = self.project_a.conflicts(limit=limit)
-            states = self.project_b.read_clients([c.client_id for c in conflicts]) if conflicts else []
+            ids = self.project_a.open_conflict_ids(UUID(position) if position else None, limit)
+            states = self.project_b.read_clients(ids) if ids else []
             applied = self._apply_states(states, dry_run)
-            next_cursor = None
+            next_cursor = f"conflicts:{ids[-1]}" if len(ids) == limit else None
         return self._done(applied, next_cursor, "reconcile", dry_run)
 
     def reconcile_until(self, deadline: float, *, full: bool = False) -> tuple[PageApplied, str | None]:
@@ -223,7 +223,7 @@ def _reconcile_cursor(cursor: str | None) -> tuple[str, str]:
         try:
             if phase == "changes" and position:
                 _watermark_cursor(position)
-            if phase == "sweep" and position:
+            if phase in ("sweep", "conflicts") and position:
                 UUID(position)
             return phase, position
         except ValueError:

@@ -10,6 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # The sequential database steps of the longest request: create_session books in Project A, reads the
 # client from Project B, then books again with the copied client.
 STEPS_PER_REQUEST = 3
+# A job (a backfill range, a scheduled reconcile) checks its budget between pages: the page started just before
+# the budget ran out still reads Project B and writes Project A.
+STEPS_PER_PAGE = 2
 
 
 class Settings(BaseSettings):
@@ -60,7 +63,7 @@ class Settings(BaseSettings):
     # runs before it stops (a job then queues its remainder), and how far before the watermark reconcile
     # starts again, so that a change stamped before another but committed after it is not missed.
     sync_page_size: int = Field(default=1000, ge=1, le=5000)
-    sync_job_budget_seconds: float = Field(default=10.0, gt=0)
+    sync_job_budget_seconds: float = Field(default=5.0, gt=0)
     reconcile_overlap_seconds: float = Field(default=300.0, ge=0)
 
     @property
@@ -69,12 +72,14 @@ class Settings(BaseSettings):
 
         Each step stops retrying after retry_budget_seconds, but an attempt started just before then can
         still wait for a pooled connection and run a statement until its timeout. After the steps, the
-        webhook may send the event to the retry queue, with its own attempts and timeouts.
+        webhook may send the event to the retry queue, with its own attempts and timeouts. A job runs for its
+        budget, then finishes the page it started (a read and a write), then may queue its remainder.
         """
         statement_seconds = max(self.project_a_statement_timeout_ms, self.project_b_statement_timeout_ms) / 1000
         per_step = self.retry_budget_seconds + self.db_pool_timeout_seconds + statement_seconds
         queue = self.queue_max_attempts * (self.queue_connect_timeout_seconds + self.queue_read_timeout_seconds)
-        return max(STEPS_PER_REQUEST * per_step, self.sync_job_budget_seconds + per_step) + queue
+        job = self.sync_job_budget_seconds + STEPS_PER_PAGE * per_step
+        return max(STEPS_PER_REQUEST * per_step, job) + queue
 
     @model_validator(mode="after")
     def _answers_within_the_function_timeout(self) -> Settings:
@@ -84,8 +89,8 @@ class Settings(BaseSettings):
                 f"A request could take {worst:g} s, not less than FUNCTION_TIMEOUT_SECONDS "
                 f"({self.function_timeout_seconds:g} s), so it would be cut off without an answer: "
                 f"{STEPS_PER_REQUEST} x (RETRY_BUDGET_SECONDS + DB_POOL_TIMEOUT_SECONDS + the longest statement "
-                "timeout) + QUEUE_MAX_ATTEMPTS x (QUEUE_CONNECT_TIMEOUT_SECONDS + QUEUE_READ_TIMEOUT_SECONDS) "
-                "must stay below it; lower one of them"
+                f"timeout), or SYNC_JOB_BUDGET_SECONDS + {STEPS_PER_PAGE} x the same if more, + QUEUE_MAX_ATTEMPTS x "
+                "(QUEUE_CONNECT_TIMEOUT_SECONDS + QUEUE_READ_TIMEOUT_SECONDS) must stay below it; lower one of them"
             )
         return self
 

@@ -196,6 +196,10 @@ class ProjectA(Protocol):
         """Active clients synced from Project B, in id order after `after`."""
         ...
 
+    def open_conflict_ids(self, after: UUID | None, limit: int) -> list[UUID]:
+        """Clients with an open conflict, in id order after `after`."""
+        ...
+
     def sync_client_as(self, claims: dict[str, Any], state: SourceState) -> TherapistSync:
         """One statement: write Project B's state of a client for the therapist of `claims`, who claims it if
         nobody has; not_found when it is not theirs."""

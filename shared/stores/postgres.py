@@ -53,6 +53,7 @@ _SYNC_CONFLICTS = (
     "select client_id, kind, other_client_id, first_seen, last_seen, resolved_at from public.sync_conflicts(%s, %s)"
 )
 _SYNCED_CLIENT_IDS = "select * from public.synced_client_ids(%s, %s)"
+_OPEN_CONFLICT_IDS = "select * from public.open_conflict_ids(%s, %s)"
 _SYNC_CLIENT_AS = "select public.sync_client_as(%s, %s, %s, %s)"
 RECONCILE = "reconcile"
 
@@ -175,6 +176,11 @@ class PostgresProjectA(_PostgresProject):
     def synced_client_ids(self, after: UUID | None, limit: int) -> list[UUID]:
         with pooled_connection(self._pool()) as conn:
             return [row[0] for row in conn.execute(_SYNCED_CLIENT_IDS, (after, limit))]
+
+    @retried
+    def open_conflict_ids(self, after: UUID | None, limit: int) -> list[UUID]:
+        with pooled_connection(self._pool()) as conn:
+            return [row[0] for row in conn.execute(_OPEN_CONFLICT_IDS, (after, limit))]
 
 
 class PostgresProjectB(_PostgresProject):

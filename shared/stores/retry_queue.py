@@ -1,12 +1,16 @@
-"""The SQS retry queue: webhook events that could not be applied wait here, whole, for a replay."""
+"""The SQS retry queue: webhook events that could not be applied wait here, whole, for a replay; and the sharded
+backfill's jobs."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
 from shared.config import Settings
 from shared.errors import UpstreamUnavailable
+
+SQS_BATCH_SIZE = 10
 
 
 class RetryQueue:
@@ -47,3 +51,27 @@ class RetryQueue:
         except (BotoCoreError, ClientError) as exc:
             raise UpstreamUnavailable("The event could not be applied nor queued; try again shortly") from exc
         return str(answer["MessageId"])
+
+    def send_batch(self, bodies: Sequence[str], *, source: str, reason: str) -> int:
+        """Queue `bodies` in batches of ten (SQS's most per call); how many were queued. UpstreamUnavailable when
+        SQS refuses a call or any message: those before it stay queued, so a caller's retry may queue some twice."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        attributes = {
+            "source": {"DataType": "String", "StringValue": source},
+            "reason": {"DataType": "String", "StringValue": reason},
+        }
+        for start in range(0, len(bodies), SQS_BATCH_SIZE):
+            entries = [
+                {"Id": str(index), "MessageBody": body, "MessageAttributes": attributes}
+                for index, body in enumerate(bodies[start : start + SQS_BATCH_SIZE])
+            ]
+            try:
+                answer = self._sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            except (BotoCoreError, ClientError) as exc:
+                raise UpstreamUnavailable("The jobs could not be queued; try again shortly") from exc
+            if answer.get("Failed"):
+                raise UpstreamUnavailable(
+                    f"SQS refused {len(answer['Failed'])} of the jobs; try again shortly (running a job twice is safe)"
+                )
+        return len(bodies)

@@ -347,6 +347,27 @@ def test_a_page_with_an_email_conflict_writes_the_rest_and_reconcile_resolves_it
     assert resolved == [(True,)]
 
 
+def test_reconcile_retries_every_open_conflict_page_by_page(fresh: Databases, reconfigure: Callable[..., None]) -> None:
+    clients = add_clients(fresh, 5)
+    holders = [uuid.uuid4() for _ in clients]
+    for client_id, holder in zip(clients, holders, strict=True):
+        taken = random_email("taken")
+        fresh.b.execute("update auth.users set email = %s where id = %s", (taken, client_id))
+        fresh.add_project_a_client(holder, THERAPIST, random_name("Holder"), taken)
+    assert page_through("reconcile")[0]["conflicts"] >= 5  # the watermark now stands after these profiles
+    open_count = "resolved_at is null"
+    assert fresh.count("a", "private.sync_conflicts", open_count) == 5
+
+    fresh.a.execute("update public.clients set email = null where id = any(%s)", (holders,))
+    reconfigure(RECONCILE_OVERLAP_SECONDS="0")  # nothing changed since the watermark: only the retry phase runs
+    counts, pages = page_through("reconcile", limit=2)
+
+    assert counts["inserted"] == 5
+    assert pages == 4  # changes (none), then the open conflicts 2 + 2 + 1
+    assert fresh.count("a", "private.sync_conflicts", open_count) == 0
+    assert_a_equals_b(fresh)
+
+
 # The queue (moto) and the schedule.
 
 

@@ -39,6 +39,14 @@ def test_worst_case_counts_three_steps_and_the_queue() -> None:
     assert settings.worst_case_request_seconds == pytest.approx(3 * (2 + 1 + 2) + 3 * (0.5 + 1.5))
 
 
+def test_worst_case_of_a_job_counts_its_budget_and_the_page_it_started() -> None:
+    settings = Settings(function_timeout_seconds=120, sync_job_budget_seconds=90)
+    per_step = 4 + 0.5 + 3  # the retry budget, the pool's wait, the longest statement timeout
+    assert settings.worst_case_request_seconds == pytest.approx(90 + 2 * per_step + 2 * (1 + 2))
+    with pytest.raises(ValidationError, match="SYNC_JOB_BUDGET_SECONDS"):
+        Settings(function_timeout_seconds=120, sync_job_budget_seconds=99)  # 99 + 15 + 6 = 120
+
+
 @pytest.mark.parametrize(
     "changes",
     [

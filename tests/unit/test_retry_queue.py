@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from shared.config import Settings, get_settings
@@ -68,3 +69,32 @@ def test_an_unreachable_sqs_is_tried_queue_max_attempts_times(aws_env: None, mon
         queue.send("{}", source="test", reason="upstream_unavailable")
 
     assert len(attempts) == 2
+
+
+def test_a_batch_is_sent_ten_messages_per_call_each_whole(queue_url: str) -> None:
+    queue = RetryQueue(queue_url, Settings())
+    calls: list[Any] = []
+    queue._sqs.meta.events.register("before-send.sqs.SendMessageBatch", lambda **kwargs: calls.append(kwargs))
+    bodies = [f'{{"job": {index}}}' for index in range(25)]
+
+    assert queue.send_batch(bodies, source="sync_client", reason="backfill_range") == 25
+
+    assert len(calls) == 3
+    sqs = boto3.client("sqs", region_name=REGION)
+    received: list[str] = []
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
+        "Messages"
+    ):
+        for message in batch:
+            assert message["MessageAttributes"]["reason"]["StringValue"] == "backfill_range"
+            received.append(message["Body"])
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    assert sorted(received) == sorted(bodies)
+
+
+def test_a_message_sqs_refuses_in_a_batch_is_an_error(queue_url: str) -> None:
+    queue = RetryQueue(queue_url, Settings())
+    refused = {"Successful": [], "Failed": [{"Id": "0", "SenderFault": False, "Code": "InternalError"}]}
+    with Stubber(queue._sqs) as sqs, pytest.raises(UpstreamUnavailable, match="refused 1 of the jobs"):
+        sqs.add_response("send_message_batch", refused)
+        queue.send_batch(["{}"], source="sync_client", reason="backfill_range")
