@@ -34,6 +34,22 @@ def wait_until_blocked(db: Databases, application_name: str, timeout: float = 10
     raise AssertionError(f"no backend of {application_name} waited for a lock within {timeout} s")
 
 
+def sync_while_a_row_is_inserted(
+    projects: Any, db: Databases, client_id: uuid.UUID, insert: str, params: tuple[Any, ...]
+) -> list[Any]:
+    """Project A inserts a row (not yet committed) while the sync of `client_id` runs: the sync waits on that row's
+    lock, then the insert commits. The sync's outcomes."""
+    outcome: list[Any] = []
+    with psycopg.connect(projects.project_a_url) as holding:
+        holding.execute(insert, params)
+        syncing = threading.Thread(target=lambda: outcome.append(sync_service().sync_client(client_id)))
+        syncing.start()
+        wait_until_blocked(db, "client-sync-project_a")
+        holding.commit()
+    syncing.join(timeout=30)
+    return outcome
+
+
 def test_an_email_taken_while_the_copy_is_written_is_retried_then_a_conflict(
     projects: Any, db: Databases, reconfigure: Callable[..., None], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -44,17 +60,13 @@ def test_an_email_taken_while_the_copy_is_written_is_retried_then_a_conflict(
     email = random_email("contested")
     client_id = new_project_b_client(db, email=email)
     holder = uuid.uuid4()
-    outcome: list[Any] = []
-    with psycopg.connect(projects.project_a_url) as holding:
-        holding.execute(
-            "insert into public.clients (id, full_name, email, therapist_id) values (%s, 'Holder', %s, %s)",
-            (holder, email, THERAPIST),
-        )
-        syncing = threading.Thread(target=lambda: outcome.append(sync_service().sync_client(client_id)))
-        syncing.start()
-        wait_until_blocked(db, "client-sync-project_a")
-        holding.commit()
-    syncing.join(timeout=30)
+    outcome = sync_while_a_row_is_inserted(
+        projects,
+        db,
+        client_id,
+        "insert into public.clients (id, full_name, email, therapist_id) values (%s, 'Holder', %s, %s)",
+        (holder, email, THERAPIST),
+    )
 
     assert [result.outcome for result in outcome] == ["conflict"]
     assert db.client(client_id) is None
@@ -91,16 +103,13 @@ def test_a_native_row_committed_while_the_copy_is_written_is_left_untouched(
     the upsert's guard skips it (it is not synced from Project B) and the answer is a conflict of kind id."""
     reconfigure(DB_LOCK_TIMEOUT_MS="10000")
     client_id = new_project_b_client(db, name="From Project B")
-    outcome: list[Any] = []
-    with psycopg.connect(projects.project_a_url) as holding:
-        holding.execute(
-            "insert into public.clients (id, full_name, therapist_id) values (%s, 'Native', %s)", (client_id, THERAPIST)
-        )
-        syncing = threading.Thread(target=lambda: outcome.append(sync_service().sync_client(client_id)))
-        syncing.start()
-        wait_until_blocked(db, "client-sync-project_a")
-        holding.commit()
-    syncing.join(timeout=30)
+    outcome = sync_while_a_row_is_inserted(
+        projects,
+        db,
+        client_id,
+        "insert into public.clients (id, full_name, therapist_id) values (%s, 'Native', %s)",
+        (client_id, THERAPIST),
+    )
 
     assert [result.outcome for result in outcome] == ["conflict"]
     row = db.client(client_id)
