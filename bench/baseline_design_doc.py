@@ -150,4 +150,4 @@ def handle(request: HttpRequest) -> HttpResponse:
 
 @functions_framework.http
 def create_session(request: Any) -> tuple[str, int, dict[str, str]]:
-    return answer_flask("create_session", request, handle, get_settings().max_body_bytes)
+    return answer_flask("create_session", request, handle, lambda: get_settings().max_body_bytes)

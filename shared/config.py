@@ -18,7 +18,8 @@ STEPS_PER_PAGE = 2
 class Settings(BaseSettings):
     """Every setting the functions read; names are the environment variables, upper-cased."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # A refused setting's error must not quote the environment it was read from (secrets included).
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
     project_a_db_url: SecretStr | None = None
     project_b_db_url: SecretStr | None = None

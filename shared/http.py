@@ -76,8 +76,12 @@ def from_flask(request: Any, max_body_bytes: int) -> HttpRequest:
     headers = {key.lower(): value for key, value in request.headers.items()}
     declared = request.content_length
     over_limit = declared is not None and declared > max_body_bytes
-    body = b"" if over_limit else read_at_most(request.stream, max_body_bytes + 1)
-    request.stream = io.BytesIO()
+    try:
+        body = b"" if over_limit else read_at_most(request.stream, max_body_bytes + 1)
+    except Exception as exc:  # the server's own framing errors (a malformed chunk, a client gone mid-body)
+        raise InvalidRequest("The request body could not be read") from exc
+    finally:
+        request.stream = io.BytesIO()
     return HttpRequest(method=request.method.upper(), headers=headers, body=body, declared_length=declared)
 
 
@@ -189,10 +193,11 @@ def error_response(exc: SyncError, retry_after_seconds: int) -> HttpResponse:
 
 
 def answer_flask(
-    function: str, request: Any, handle: Callable[[HttpRequest], HttpResponse], max_body_bytes: int
+    function: str, request: Any, handle: Callable[[HttpRequest], HttpResponse], max_body_bytes: Callable[[], int]
 ) -> tuple[str, int, dict[str, str]]:
-    """The functions-framework target's answer: `handle` of the request, errors mapped."""
-    return to_flask(answer(function, lambda: handle(from_flask(request, max_body_bytes))))
+    """The functions-framework target's answer: `handle` of the request, errors mapped (reading the body limit,
+    and with it the settings, included)."""
+    return to_flask(answer(function, lambda: handle(from_flask(request, max_body_bytes()))))
 
 
 def answer_lambda(

@@ -47,7 +47,7 @@ def _idempotency_key(value: str | None) -> str | None:
 
 @functions_framework_http
 def create_session(request: Any) -> tuple[str, int, dict[str, str]]:
-    return answer_flask("create_session", request, handle, get_settings().max_body_bytes)
+    return answer_flask("create_session", request, handle, lambda: get_settings().max_body_bytes)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -32,7 +32,7 @@ def handle(request: HttpRequest) -> HttpResponse:
 
 @functions_framework_http
 def project_b_webhook(request: Any) -> tuple[str, int, dict[str, str]]:
-    return answer_flask("project_b_webhook", request, handle, get_settings().webhook_max_body_bytes)
+    return answer_flask("project_b_webhook", request, handle, lambda: get_settings().webhook_max_body_bytes)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

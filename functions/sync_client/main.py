@@ -103,7 +103,7 @@ def _deadline(context: Any) -> float:
 
 @functions_framework_http
 def sync_client(request: Any) -> tuple[str, int, dict[str, str]]:
-    return answer_flask(FUNCTION, request, handle, get_settings().max_body_bytes)
+    return answer_flask(FUNCTION, request, handle, lambda: get_settings().max_body_bytes)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

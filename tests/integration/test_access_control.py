@@ -311,3 +311,38 @@ def test_in_sql_a_session_points_only_to_an_own_active_client(projects: Any, db:
         conn.execute("update public.sessions set status = 'cancelled' where id = %s", (session_id,))
         conn.commit()
     assert db.a.execute("select status from public.sessions where id = %s", (session_id,)).fetchone()[0] == "cancelled"
+
+
+def test_in_sql_moving_a_session_to_another_therapists_client_fails_as_for_an_unknown_id(
+    projects: Any, db: Databases
+) -> None:
+    mine, theirs = synced_client(db, THERAPIST), synced_client(db, OTHER_THERAPIST)
+    session_id = db.a.execute(
+        "insert into public.sessions (client_id, therapist_id, starts_at) values (%s, %s, now()) returning id",
+        (mine, THERAPIST),
+    ).fetchone()[0]
+    errors = []
+    for target in (theirs, uuid.uuid4()):
+        with as_user(projects, THERAPIST) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege) as refusal:
+            conn.execute("update public.sessions set client_id = %s where id = %s", (target, session_id))
+        errors.append(refusal.value.diag.message_primary)
+    assert errors[0] == errors[1]
+
+
+@pytest.mark.parametrize("role", ["anon", "authenticated"])
+@pytest.mark.parametrize(
+    ("project", "table"),
+    [("a", "public.clients"), ("a", "public.sessions"), ("a", "public.therapists"), ("b", "public.profiles")],
+)
+def test_api_roles_can_neither_truncate_nor_attach_a_trigger(
+    projects: Any, db: Databases, role: str, project: str, table: str
+) -> None:
+    url = projects.project_a_url if project == "a" else projects.project_b_url
+    rows = db.count(project, table)
+    with psycopg.connect(url) as conn:
+        conn.execute("create function pg_temp.spy() returns trigger language plpgsql as $$begin return null; end$$")
+        conn.execute("select set_config('role', %s, true)", (role,))
+        refused(conn, f"truncate {table}")
+        refused(conn, f"create trigger spy after insert on {table} for each statement execute function pg_temp.spy()")
+        conn.rollback()
+    assert db.count(project, table) == rows

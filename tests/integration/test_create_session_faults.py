@@ -208,3 +208,19 @@ def test_logs_are_json_lines_with_ids_and_no_email_or_token(
     assert email not in output
     assert bearer not in output
     assert bearer.split(".")[2] not in output
+
+
+@pytest.mark.parametrize("function", ["create_session", "project_b_webhook", "sync_client"])
+def test_refused_settings_answer_a_json_500_that_quotes_no_secret(
+    function: str, reconfigure: Callable[..., None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "webhook-secret-" + uuid.uuid4().hex
+    reconfigure(PROJECT_B_WEBHOOK_SECRET=secret, RETRY_BUDGET_SECONDS="60")  # a worst case over the timeout
+    capsys.readouterr()
+
+    response = function_client(function).post("/", json={})
+
+    assert response.status_code == 500
+    assert response.json == {"error": {"code": "internal_error", "message": "Internal error"}}
+    output = capsys.readouterr()
+    assert secret[-10:] not in output.out + output.err

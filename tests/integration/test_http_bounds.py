@@ -207,3 +207,20 @@ def test_webhook_payload_with_an_escaped_backslash_before_u0000_is_applied(webho
     assert b"\\\\u0000" in body
 
     assert deliver(webhook, body).status_code == 200
+
+
+def test_a_malformed_chunk_is_a_400_and_writes_nothing(small_webhook_url: str, db: Databases) -> None:
+    address = urlsplit(small_webhook_url)
+    before = db.counts()
+    request = (
+        f"POST {address.path or '/'} HTTP/1.1\r\nHost: {address.netloc}\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {WEBHOOK_SECRET}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n"
+    )
+    with socket.create_connection((address.hostname, address.port), timeout=ANSWER_TIMEOUT_SECONDS) as sock:
+        sock.sendall(request.encode())
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        status, body = answer.status, json.loads(answer.read())
+
+    assert (status, body["error"]["code"]) == (400, "invalid_request")
+    assert db.counts() == before

@@ -31,6 +31,27 @@ def state(client_id: uuid.UUID, name: str, at: datetime, email: str | None = Non
     )
 
 
+def test_a_newer_state_with_the_same_content_moves_the_version_so_a_late_older_one_is_ignored(
+    store: OneClientAtATime, db: Databases
+) -> None:
+    client_id, email = uuid.uuid4(), random_email("same")
+    assert store.upsert(state(client_id, "A", T0, email)).outcome == "inserted"
+    assert store.upsert(state(client_id, "A", T0 + timedelta(seconds=3), email)).outcome == "updated"
+    assert store.upsert(state(client_id, "B", T0 + timedelta(seconds=2), email)).outcome == "unchanged"
+    row = db.client(client_id)
+    assert (row["full_name"], row["source_updated_at"]) == ("A", T0 + timedelta(seconds=3))
+
+
+def test_a_stale_state_does_not_resolve_an_open_conflict(store: OneClientAtATime, db: Databases) -> None:
+    client_id, taken = uuid.uuid4(), random_email("held")
+    db.add_project_a_client(uuid.uuid4(), None, "Holder", taken)
+    assert store.upsert(state(client_id, "A", T0)).outcome == "inserted"
+    assert store.upsert(state(client_id, "A", T0 + timedelta(seconds=5), taken)).outcome == "conflict"
+    assert store.upsert(state(client_id, "A", T0)).outcome == "unchanged"  # a late delivery of the first state
+    open_conflict = "client_id = %s and resolved_at is null"
+    assert db.count("a", "private.sync_conflicts", open_conflict, (client_id,)) == 1
+
+
 def test_an_older_state_sent_after_a_newer_one_is_ignored(store: OneClientAtATime, db: Databases) -> None:
     client_id = uuid.uuid4()
     assert store.upsert(state(client_id, "Newest", T0 + timedelta(seconds=2))).outcome == "inserted"

@@ -86,3 +86,11 @@ def test_the_environment_is_checked_too(monkeypatch: pytest.MonkeyPatch) -> None
 def test_out_of_range_values_are_refused(name: str, value: int) -> None:
     with pytest.raises(ValidationError, match=name):
         Settings(**{name: value})
+
+
+def test_a_refused_setting_does_not_quote_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROJECT_B_WEBHOOK_SECRET", "the-webhook-secret-value")
+    monkeypatch.setenv("RETRY_BUDGET_SECONDS", "60")
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert "secret-value" not in str(refused.value)

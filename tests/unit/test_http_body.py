@@ -66,6 +66,23 @@ def test_a_body_within_the_limit_is_read_whole() -> None:
     assert request.headers["content-type"] == "application/json"
 
 
+class BrokenStream(io.RawIOBase):
+    """A body the server cannot read to its end (a malformed chunk, a client gone mid-body)."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        raise ValueError("Invalid chunk size")
+
+
+def test_a_body_that_cannot_be_read_is_an_invalid_request() -> None:
+    flask_request = FakeFlaskRequest(BrokenStream(), content_length=None)
+    with pytest.raises(InvalidRequest, match="could not be read"):
+        from_flask(flask_request, 5000)
+    assert flask_request.stream.read(1) == b""
+
+
 @pytest.mark.parametrize("limit", [0, 1, 999, 1000, 1001, 65 * 1024])
 def test_read_at_most_reads_exactly_the_limit_of_a_longer_stream(limit: int) -> None:
     stream = EndlessStream()
