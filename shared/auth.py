@@ -110,7 +110,12 @@ def verify_caller(authorization: str | None, settings: Settings) -> Therapist | 
     token signed with the same keys. Supabase's service_role key carries no audience, subject or the auth
     issuer, so only its signature, expiry and role are checked."""
     token = bearer_token(authorization)
-    if _decode(token, settings, user=False).get("role") == "service_role":
+    try:  # which checks apply; the token is then verified once, with them
+        role = jwt.decode(token, options={"verify_signature": False}).get("role")
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized("Malformed token") from exc
+    if role == "service_role":
+        _decode(token, settings, user=False)
         return ServiceRole()
     return _therapist(_decode(token, settings, user=True))
 

@@ -508,8 +508,10 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 def _described(exc: BaseException) -> str:
-    """`Type: message`, the message on one line (psycopg's span several)."""
-    text = " ".join(str(exc).split())
+    """`Type: message`, on one line. Of a server's error only its primary message: the detail (`Key (email)=...`,
+    `Failing row contains ...`) can quote a patient's data."""
+    primary = getattr(getattr(exc, "diag", None), "message_primary", None)
+    text = " ".join(str(primary or exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

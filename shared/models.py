@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")]
 IdempotencyKeyHeader: TypeAdapter[str] = TypeAdapter(IdempotencyKey)
@@ -21,6 +30,17 @@ class CreateSessionRequest(BaseModel):
     starts_at: AwareDatetime
     duration_minutes: int = Field(default=50, ge=1, le=600)
     notes: str | None = Field(default=None, max_length=10_000)
+
+    @field_validator("starts_at")
+    @classmethod
+    def _starts_at_in_utc_range(cls, value: datetime) -> datetime:
+        # 9999-12-31T23:00-14:00 parses, but is in year 10000 in UTC: Postgres would store it and the answer
+        # could not be read back.
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("must be between years 1 and 9999 in UTC") from None
+        return value
 
 
 class Therapist(BaseModel):

@@ -4,6 +4,7 @@ and backfill jobs (SQS); reconcile on a schedule (EventBridge)."""
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -62,15 +63,15 @@ def _asks_for_a_mode(body: bytes) -> bool:
     """Whether the body is a JSON object with `mode` (a bulk request); anything else is parsed as one client."""
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # parse_body then answers 400 for it
         return False
     return isinstance(parsed, dict) and "mode" in parsed
 
 
 def handle_sqs(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """The queue's messages: a webhook retry syncs its client; a backfill job pages through its range, and
-    queues its remainder when its time is up. A failed message is reported alone and comes back."""
-    deadline = _deadline(context)
+    queues its remainder when its time is up; each job of a batch gets what is left of the invocation, and one
+    that gets nothing goes back whole. A failed message is reported alone and comes back."""
 
     def apply(record: SqsRecord) -> None:
         message = parse_message(record, QUEUE_MESSAGE)
@@ -78,7 +79,10 @@ def handle_sqs(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
             sync_service().sync_client(message.client_id)
             return
         bulk = bulk_sync()
-        _, rest = bulk.run_range(message, deadline)
+        if _invocation_time_left(context) <= 0:  # not even for a page
+            bulk.requeue(message)
+            return
+        _, rest = bulk.run_range(message, _deadline(context))
         if rest is not None:
             bulk.requeue(rest)
 
@@ -94,11 +98,16 @@ def handle_schedule(event: Mapping[str, Any], context: Any = None) -> dict[str, 
 
 
 def _deadline(context: Any) -> float:
-    budget = get_settings().sync_job_budget_seconds
+    budget = min(get_settings().sync_job_budget_seconds, _invocation_time_left(context))
+    return time.monotonic() + max(budget, 0.0)
+
+
+def _invocation_time_left(context: Any) -> float:
+    """Seconds left of the Lambda invocation, less the margin to answer in (without a Lambda context: no end)."""
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
     if callable(remaining_ms):
-        budget = min(budget, remaining_ms() / 1000 - STOP_MARGIN_SECONDS)
-    return time.monotonic() + max(budget, 0.0)
+        return float(remaining_ms()) / 1000 - STOP_MARGIN_SECONDS
+    return math.inf
 
 
 @functions_framework_http

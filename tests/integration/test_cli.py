@@ -16,12 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from devtools.localdb import LocalProjects
 from shared import wiring
 from shared.bulk import UUID_SPACE
-from shared.cli import _estimated_backfill_total, main
+from shared.cli import _estimated_backfill_total, _one_line, main
 from shared.ports import PageApplied
 from tests.conftest import THERAPIST, Databases
 from tests.random_refs import random_email, random_name
@@ -273,3 +274,16 @@ def test_make_sync_backfills_the_stack_of_dev_env(projects: LocalProjects, db: D
     assert missing.returncode != 0
     assert "env is missing" in missing.stderr
     assert "make dev" in missing.stderr
+
+
+def test_an_error_line_quotes_no_row_of_the_database(db: Databases) -> None:
+    email = random_email("quoted")
+    db.add_project_a_client(uuid.uuid4(), THERAPIST, random_name("First"), email)
+    with pytest.raises(psycopg.errors.UniqueViolation) as refused:
+        db.add_project_a_client(uuid.uuid4(), THERAPIST, random_name("Second"), email)
+    assert email in str(refused.value)  # the server's detail names the key
+
+    line = _one_line(refused.value)
+
+    assert line is not None and "clients_email_unique" in line
+    assert email not in line

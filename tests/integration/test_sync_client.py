@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -325,6 +326,15 @@ def test_bad_bodies_are_400(fresh: Databases, body: Any) -> None:
     assert (response.status_code, response.json["error"]["code"]) == (400, "invalid_request")
 
 
+def test_a_deeply_nested_body_is_400(fresh: Databases) -> None:
+    response = function_client("sync_client").post(
+        "/",
+        data="[" * 20_000 + "]" * 20_000,
+        headers={"Authorization": f"Bearer {SERVICE}", "Content-Type": "application/json"},
+    )
+    assert (response.status_code, response.json["error"]["code"]) == (400, "invalid_request")
+
+
 def test_a_page_with_an_email_conflict_writes_the_rest_and_reconcile_resolves_it(fresh: Databases) -> None:
     clients = add_clients(fresh, 5)
     taken = random_email("taken")
@@ -461,6 +471,38 @@ def test_a_sharded_backfill_drained_by_two_concurrent_consumers_converges(
     assert sum(batches) >= 2  # the remainders came back as later batches
     assert fresh.count("a", "public.clients") == 600
     assert_a_equals_b(fresh)
+
+
+class LambdaContext:
+    """What the handler reads of Lambda's context: the invocation's time left, running out as time passes."""
+
+    def __init__(self, seconds: float) -> None:
+        self.ends = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(int((self.ends - time.monotonic()) * 1000), 0)
+
+
+def test_jobs_of_a_batch_share_the_invocation_and_one_left_no_time_goes_back_whole(
+    fresh: Databases, queue: Any
+) -> None:
+    sqs, url = queue
+    add_clients(fresh, 50)
+    assert call(SERVICE, {"mode": "backfill", "shards": 2}).json == {"queued": 2}
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)["Messages"]
+    assert len(messages) == 2
+    handler = function_module("sync_client").lambda_handler
+    margin = function_module("sync_client").STOP_MARGIN_SECONDS
+
+    answer = handler(sqs_event(messages), LambdaContext(margin))  # nothing left beyond the margin
+
+    assert answer == {"batchItemFailures": []}
+    assert fresh.count("a", "public.clients") == 0
+    requeued = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)["Messages"]
+    assert sorted(m["Body"] for m in requeued) == sorted(m["Body"] for m in messages)  # whole: no cursor
+
+    assert handler(sqs_event(requeued), LambdaContext(margin + 60)) == {"batchItemFailures": []}
+    assert fresh.count("a", "public.clients") == 50
 
 
 def test_the_schedule_reconciles_and_keeps_the_watermark(fresh: Databases) -> None:

@@ -8,10 +8,11 @@ import uuid
 import jwt
 import pytest
 
-from devtools.tokens import sign_access_token
-from shared.auth import bearer_token, secrets_match, verify_access_token
+from devtools.tokens import sign_access_token, sign_service_role_token
+from shared.auth import ServiceRole, bearer_token, secrets_match, verify_access_token, verify_caller
 from shared.config import Settings
 from shared.errors import Unauthorized
+from shared.models import Therapist
 
 SECRET = "unit-test-secret-that-is-long-enough-for-hs256"
 SETTINGS = Settings(project_a_jwt_secret=SECRET)
@@ -86,3 +87,30 @@ def test_a_token_without_a_role_claim_is_refused() -> None:
     token = jwt.encode(claims, SECRET, algorithm="HS256")
     with pytest.raises(Unauthorized, match="signed-in user"):
         verify_access_token(f"Bearer {token}", SETTINGS)
+
+
+def test_verify_caller_takes_a_service_role_token_signed_with_the_secret() -> None:
+    assert isinstance(verify_caller(f"Bearer {sign_service_role_token(SECRET)}", SETTINGS), ServiceRole)
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        (sign_service_role_token("another-secret-that-is-long-enough-for-hs256"), "Invalid token"),
+        (sign_service_role_token(SECRET, expires_in=-3600), "Token expired"),
+        ("not.a.token", "Malformed token"),
+    ],
+    ids=["forged", "expired", "malformed"],
+)
+def test_verify_caller_refuses_a_service_role_token_it_cannot_verify(token: str, message: str) -> None:
+    with pytest.raises(Unauthorized, match=message):
+        verify_caller(f"Bearer {token}", SETTINGS)
+
+
+def test_verify_caller_holds_a_user_token_to_a_users_checks() -> None:
+    therapist_id = uuid.uuid4()
+    caller = verify_caller(f"Bearer {sign_access_token(SECRET, therapist_id)}", SETTINGS)
+    assert isinstance(caller, Therapist) and caller.id == therapist_id
+    no_audience = jwt.encode({"sub": str(therapist_id), "role": "authenticated", "exp": int(time.time()) + 60}, SECRET)
+    with pytest.raises(Unauthorized):
+        verify_caller(f"Bearer {no_audience}", SETTINGS)
