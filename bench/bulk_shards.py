@@ -51,7 +51,7 @@ def consume(
         while (message := jobs.get()) is not None:
             try:
                 job = BackfillRange.model_validate_json(message)
-                applied, rest = bulk.run_range(job, time.monotonic() + settings.sync_job_budget_seconds)
+                applied, rest = bulk.run_range(job, time.monotonic() + settings.job_budget_seconds)
                 inserted += applied.inserted
                 runs += 1
                 if rest is not None:

@@ -24,7 +24,6 @@ from types import FrameType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTION_TIMEOUT_SECONDS = 120.0
 VISIBILITY_TIMEOUT_SECONDS = 30
 BATCH_SIZE = 10
 
@@ -33,6 +32,13 @@ stopping = threading.Event()
 
 def _stop(_signum: int, _frame: FrameType | None) -> None:
     stopping.set()
+
+
+def _function_timeout() -> float:
+    """The invocation's length: FUNCTION_TIMEOUT_SECONDS, which devtools.services sets as template.yaml does."""
+    from shared.config import get_settings
+
+    return float(get_settings().function_timeout_seconds)
 
 
 def lambda_handler() -> Callable[[dict[str, Any], Any], dict[str, Any]]:
@@ -106,7 +112,7 @@ def poll(queue_url: str) -> None:
             continue
         event = {"Records": [sqs_record(message, queue_arn, region) for message in messages]}
         try:
-            answer = handler(event, Context(FUNCTION_TIMEOUT_SECONDS))
+            answer = handler(event, Context(_function_timeout()))
             failed = {failure["itemIdentifier"] for failure in answer.get("batchItemFailures", [])}
         except Exception as exc:  # an invocation error: the whole batch comes back, as on Lambda
             print(f"[poller] batch failed: {type(exc).__name__}", flush=True)
@@ -137,7 +143,7 @@ def schedule(every_seconds: float) -> None:
     print(f"[schedule] reconcile every {every_seconds:g} s", flush=True)
     while not stopping.wait(every_seconds):
         try:
-            answer = handler(scheduled_event(), Context(FUNCTION_TIMEOUT_SECONDS))
+            answer = handler(scheduled_event(), Context(_function_timeout()))
             print(f"[schedule] reconcile: {json.dumps(answer)}", flush=True)
         except Exception as exc:
             print(f"[schedule] reconcile failed: {type(exc).__name__}", flush=True)

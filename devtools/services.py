@@ -98,11 +98,19 @@ WEBHOOK_RELAY = Service("webhook_relay", (sys.executable, "-m", "devtools.webhoo
 
 # What AWS runs around sync_client (devtools/lambda_runtime.py): the SQS event source mapping, feeding the queue's
 # messages to its Lambda handler, and the EventBridge schedule of reconcile. Started once the queue exists.
+# The invocations get sync_client's Timeout, as template.yaml's SyncClientFunction sets it.
+SYNC_CLIENT_LAMBDA_ENV = {"FUNCTION_TIMEOUT_SECONDS": "120"}
 QUEUE_POLLER = Service(
-    "queue_poller", (sys.executable, "-m", "devtools.lambda_runtime", "poll"), database_login="client_sync"
+    "queue_poller",
+    (sys.executable, "-m", "devtools.lambda_runtime", "poll"),
+    database_login="client_sync",
+    env=SYNC_CLIENT_LAMBDA_ENV,
 )
 RECONCILE_SCHEDULE = Service(
-    "reconcile_schedule", (sys.executable, "-m", "devtools.lambda_runtime", "schedule"), database_login="client_sync"
+    "reconcile_schedule",
+    (sys.executable, "-m", "devtools.lambda_runtime", "schedule"),
+    database_login="client_sync",
+    env=SYNC_CLIENT_LAMBDA_ENV,
 )
 
 

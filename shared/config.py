@@ -11,8 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # client from Project B, then books again with the copied client.
 STEPS_PER_REQUEST = 3
 # A job (a backfill range, a scheduled reconcile) checks its budget between pages: the page started just before
-# the budget ran out still reads Project B and writes Project A.
-STEPS_PER_PAGE = 2
+# the budget ran out still runs its steps, three for reconcile's sweep and retry pages (list ids in Project A,
+# read them in Project B, write Project A).
+STEPS_PER_PAGE = 3
 
 
 class Settings(BaseSettings):
@@ -47,8 +48,10 @@ class Settings(BaseSettings):
     retry_budget_seconds: float = Field(default=4.0, gt=0)
     retry_after_seconds: int = Field(default=5, ge=1)
 
-    # The Lambda function's Timeout in template.yaml (API Gateway's HTTP API gives up at 30 s).
+    # The Lambda function's Timeout in template.yaml, and how long the HTTP front waits for an answer (API
+    # Gateway's HTTP API: 30 s, whatever the function's Timeout).
     function_timeout_seconds: int = Field(default=29, ge=1, le=900)
+    http_timeout_seconds: int = Field(default=30, ge=1, le=900)
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1)
     webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1)
@@ -64,34 +67,60 @@ class Settings(BaseSettings):
     # runs before it stops (a job then queues its remainder), and how far before the watermark reconcile
     # starts again, so that a change stamped before another but committed after it is not missed.
     sync_page_size: int = Field(default=1000, ge=1, le=5000)
-    sync_job_budget_seconds: float = Field(default=5.0, gt=0)
+    # None: what FUNCTION_TIMEOUT_SECONDS leaves after a page's worst case and the queue's (job_budget_seconds).
+    sync_job_budget_seconds: float | None = Field(default=None, gt=0)
     reconcile_overlap_seconds: float = Field(default=300.0, ge=0)
 
     @property
-    def worst_case_request_seconds(self) -> float:
-        """The longest a request can take before it answers on its own (a 503 at worst).
-
-        Each step stops retrying after retry_budget_seconds, but an attempt started just before then can
-        still wait for a pooled connection and run a statement until its timeout. After the steps, the
-        webhook may send the event to the retry queue, with its own attempts and timeouts. A job runs for its
-        budget, then finishes the page it started (a read and a write), then may queue its remainder.
-        """
+    def _step_seconds(self) -> float:
+        """One step's longest: it stops retrying after retry_budget_seconds, but an attempt started just before
+        then can still wait for a pooled connection and run a statement until its timeout."""
         statement_seconds = max(self.project_a_statement_timeout_ms, self.project_b_statement_timeout_ms) / 1000
-        per_step = self.retry_budget_seconds + self.db_pool_timeout_seconds + statement_seconds
-        queue = self.queue_max_attempts * (self.queue_connect_timeout_seconds + self.queue_read_timeout_seconds)
-        job = self.sync_job_budget_seconds + STEPS_PER_PAGE * per_step
-        return max(STEPS_PER_REQUEST * per_step, job) + queue
+        return self.retry_budget_seconds + self.db_pool_timeout_seconds + statement_seconds
+
+    @property
+    def _queue_seconds(self) -> float:
+        return self.queue_max_attempts * (self.queue_connect_timeout_seconds + self.queue_read_timeout_seconds)
+
+    @property
+    def job_budget_seconds(self) -> float:
+        """How long a job pages before it stops: SYNC_JOB_BUDGET_SECONDS, or else what the function's timeout
+        leaves (a second to spare) after the page started last and the remainder's send (0: one page a run)."""
+        if self.sync_job_budget_seconds is not None:
+            return self.sync_job_budget_seconds
+        spare = self.function_timeout_seconds - STEPS_PER_PAGE * self._step_seconds - self._queue_seconds - 1.0
+        return max(spare, 0.0)
+
+    @property
+    def worst_case_http_seconds(self) -> float:
+        """The longest an HTTP request can take before it answers on its own (a 503 at worst): its steps, then
+        the webhook's send of the event to the retry queue, with its own attempts and timeouts."""
+        return STEPS_PER_REQUEST * self._step_seconds + self._queue_seconds
+
+    @property
+    def worst_case_request_seconds(self) -> float:
+        """The longest any invocation can take: an HTTP request, or a job (its budget, then the page it started,
+        then its remainder's send)."""
+        job = self.job_budget_seconds + STEPS_PER_PAGE * self._step_seconds + self._queue_seconds
+        return max(self.worst_case_http_seconds, job)
 
     @model_validator(mode="after")
     def _answers_within_the_function_timeout(self) -> Settings:
-        worst = self.worst_case_request_seconds
-        if worst >= self.function_timeout_seconds:
+        http_limit = min(self.function_timeout_seconds, self.http_timeout_seconds)
+        if self.worst_case_http_seconds >= http_limit:
             raise ValueError(
-                f"A request could take {worst:g} s, not less than FUNCTION_TIMEOUT_SECONDS "
-                f"({self.function_timeout_seconds:g} s), so it would be cut off without an answer: "
-                f"{STEPS_PER_REQUEST} x (RETRY_BUDGET_SECONDS + DB_POOL_TIMEOUT_SECONDS + the longest statement "
-                f"timeout), or SYNC_JOB_BUDGET_SECONDS + {STEPS_PER_PAGE} x the same if more, + QUEUE_MAX_ATTEMPTS x "
+                f"A request could take {self.worst_case_http_seconds:g} s, not less than {http_limit:g} s "
+                "(FUNCTION_TIMEOUT_SECONDS or HTTP_TIMEOUT_SECONDS, the less), so it would be cut off without "
+                f"an answer: {STEPS_PER_REQUEST} x (RETRY_BUDGET_SECONDS + "
+                "DB_POOL_TIMEOUT_SECONDS + the longest statement timeout) + QUEUE_MAX_ATTEMPTS x "
                 "(QUEUE_CONNECT_TIMEOUT_SECONDS + QUEUE_READ_TIMEOUT_SECONDS) must stay below it; lower one of them"
+            )
+        if self.worst_case_request_seconds >= self.function_timeout_seconds:
+            raise ValueError(
+                f"A job could take {self.worst_case_request_seconds:g} s, not less than FUNCTION_TIMEOUT_SECONDS "
+                f"({self.function_timeout_seconds:g} s): SYNC_JOB_BUDGET_SECONDS + {STEPS_PER_PAGE} x "
+                "(RETRY_BUDGET_SECONDS + DB_POOL_TIMEOUT_SECONDS + the longest statement timeout) + the queue's "
+                "attempts must stay below it; lower SYNC_JOB_BUDGET_SECONDS or leave it unset"
             )
         return self
 

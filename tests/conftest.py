@@ -28,8 +28,10 @@ _TEST_ENV = {
     "RETRY_MAX_WAIT_SECONDS": "0.05",
     "DB_POOL_TIMEOUT_SECONDS": "5",
     "DB_POOL_MAX_SIZE": "10",
-    # The 5 s pool wait above puts a request's worst case over Lambda's 29 s; these do not run on Lambda.
+    # The 5 s pool wait above puts a request's worst case over Lambda's 29 s and the HTTP API's 30 s; these do
+    # not run on Lambda.
     "FUNCTION_TIMEOUT_SECONDS": "120",
+    "HTTP_TIMEOUT_SECONDS": "120",
 }
 
 

@@ -98,7 +98,7 @@ def handle_schedule(event: Mapping[str, Any], context: Any = None) -> dict[str, 
 
 
 def _deadline(context: Any) -> float:
-    budget = min(get_settings().sync_job_budget_seconds, _invocation_time_left(context))
+    budget = min(get_settings().job_budget_seconds, _invocation_time_left(context))
     return time.monotonic() + max(budget, 0.0)
 
 

@@ -36,15 +36,26 @@ def test_worst_case_counts_three_steps_and_the_queue() -> None:
         queue_connect_timeout_seconds=0.5,
         queue_read_timeout_seconds=1.5,
     )
-    assert settings.worst_case_request_seconds == pytest.approx(3 * (2 + 1 + 2) + 3 * (0.5 + 1.5))
+    assert settings.worst_case_http_seconds == pytest.approx(3 * (2 + 1 + 2) + 3 * (0.5 + 1.5))
 
 
 def test_worst_case_of_a_job_counts_its_budget_and_the_page_it_started() -> None:
     settings = Settings(function_timeout_seconds=120, sync_job_budget_seconds=90)
     per_step = 4 + 0.5 + 3  # the retry budget, the pool's wait, the longest statement timeout
-    assert settings.worst_case_request_seconds == pytest.approx(90 + 2 * per_step + 2 * (1 + 2))
+    assert settings.worst_case_request_seconds == pytest.approx(90 + 3 * per_step + 2 * (1 + 2))
     with pytest.raises(ValidationError, match="SYNC_JOB_BUDGET_SECONDS"):
-        Settings(function_timeout_seconds=120, sync_job_budget_seconds=99)  # 99 + 15 + 6 = 120
+        Settings(function_timeout_seconds=120, sync_job_budget_seconds=92)  # 92 + 22.5 + 6 = 120.5
+
+
+def test_without_a_job_budget_a_job_gets_what_the_timeout_leaves() -> None:
+    assert Settings(function_timeout_seconds=120).job_budget_seconds == pytest.approx(120 - 22.5 - 6 - 1)
+    assert Settings(function_timeout_seconds=120).worst_case_request_seconds == pytest.approx(119)
+    assert Settings().job_budget_seconds == 0  # 29 s leave no time beyond one page: a job does one page a run
+
+
+def test_a_request_must_answer_before_the_http_api_gives_up_whatever_the_timeout() -> None:
+    with pytest.raises(ValidationError, match="HTTP_TIMEOUT_SECONDS"):
+        Settings(function_timeout_seconds=120, retry_budget_seconds=5)  # 3 x 8.5 + 6 = 31.5 >= 30
 
 
 @pytest.mark.parametrize(
@@ -72,11 +83,11 @@ def test_a_worst_case_equal_to_the_timeout_is_refused() -> None:
 
 
 def test_the_environment_is_checked_too(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RETRY_BUDGET_SECONDS", "30")
+    monkeypatch.setenv("RETRY_BUDGET_SECONDS", "4.3")  # 3 x (4.3 + 0.5 + 3) + 6 = 29.4: over 29 s, under 30 s
     with pytest.raises(ValidationError, match="RETRY_BUDGET_SECONDS"):
         Settings()
     monkeypatch.setenv("FUNCTION_TIMEOUT_SECONDS", "120")
-    assert Settings().retry_budget_seconds == 30
+    assert Settings().retry_budget_seconds == 4.3
 
 
 @pytest.mark.parametrize(

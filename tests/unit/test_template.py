@@ -348,3 +348,11 @@ def test_functions_that_consume_the_queue_may_poll_it_and_decrypt() -> None:
         allowed = {policy["QueueName"]["Fn::GetAtt"][0] for policy in _policies(function, "SQSPollerPolicy")}
         assert polled <= allowed, name
         assert "kms:Decrypt" in _key_actions(function, key_name), name
+
+
+def test_make_devs_lambda_runtime_gives_sync_client_its_deployed_timeout() -> None:
+    from devtools.services import SYNC_CLIENT_LAMBDA_ENV
+
+    function = serverless_functions()["SyncClientFunction"]
+    assert SYNC_CLIENT_LAMBDA_ENV["FUNCTION_TIMEOUT_SECONDS"] == str(function["Timeout"])
+    assert literal_environment(function)["function_timeout_seconds"] == str(function["Timeout"])
