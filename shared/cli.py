@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from shared.bulk import UUID_SPACE, PageResult
+from shared.config import MAX_PAGE_SIZE
 from shared.errors import SyncError, TransientError
 from shared.ports import Conflict, PageApplied
 
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 PROG = "python -m shared.cli"
 OK, ERROR, USAGE, INTERRUPTED = 0, 1, 2, 130
 # The largest page Project A's and Project B's SQL functions take (and sync_client's `limit`).
-MAX_PAGE_SIZE = 5000
 # shared.logs' logger (imported with shared.bulk above, so its handler is in place before main swaps it).
 LOGGER = "client_sync"
 # Wide enough for the conflicts table when the output is not a terminal (a file, a pipe, a test's capture).

@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # The sequential database steps of the longest request: create_session books in Project A, reads the
 # client from Project B, then books again with the copied client.
 STEPS_PER_REQUEST = 3
+# The most clients in a page of a backfill or reconcile (the SQL functions cap their pages at this too).
+MAX_PAGE_SIZE = 5000
 # A job (a backfill range, a scheduled reconcile) checks its budget between pages: the page started just before
 # the budget ran out still runs its steps, three for reconcile's sweep and retry pages (list ids in Project A,
 # read them in Project B, write Project A).
@@ -66,7 +68,7 @@ class Settings(BaseSettings):
     # sync_client: clients per page of a backfill or reconcile job, how long a job or a scheduled reconcile
     # runs before it stops (a job then queues its remainder), and how far before the watermark reconcile
     # starts again, so that a change stamped before another but committed after it is not missed.
-    sync_page_size: int = Field(default=1000, ge=1, le=5000)
+    sync_page_size: int = Field(default=1000, ge=1, le=MAX_PAGE_SIZE)
     # None: what FUNCTION_TIMEOUT_SECONDS leaves after a page's worst case and the queue's (job_budget_seconds).
     sync_job_budget_seconds: float | None = Field(default=None, gt=0)
     reconcile_overlap_seconds: float = Field(default=300.0, ge=0)

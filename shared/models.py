@@ -17,6 +17,8 @@ from pydantic import (
     model_validator,
 )
 
+from shared.config import MAX_PAGE_SIZE
+
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$")]
 IdempotencyKeyHeader: TypeAdapter[str] = TypeAdapter(IdempotencyKey)
 
@@ -151,7 +153,7 @@ class BulkSyncRequest(BaseModel):
 
     mode: Literal["backfill", "reconcile"]
     cursor: str | None = Field(default=None, max_length=200)
-    limit: int = Field(default=1000, ge=1, le=5000)
+    limit: int | None = Field(default=None, ge=1, le=MAX_PAGE_SIZE)  # None: SYNC_PAGE_SIZE
     dry_run: bool = False
     full: bool = False
     shards: int | None = Field(default=None, ge=2, le=256)

@@ -23,11 +23,6 @@ from shared.logs import log_event
 T = TypeVar("T")
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether a fault is worth another try."""
-    return isinstance(exc, TransientError)
-
-
 def call_with_retries(settings: Settings, what: str, func: Callable[[], T]) -> T:
     """Run `func`, retrying transient faults within RETRY_ATTEMPTS and RETRY_BUDGET_SECONDS; then
     UpstreamUnavailable. `what` names the project in the log lines and the answer."""

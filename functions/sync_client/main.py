@@ -51,7 +51,7 @@ def handle(request: HttpRequest) -> HttpResponse:
     bulk = bulk_sync()
     if bulk_request.shards is not None:
         return HttpResponse(202, {"queued": bulk.queue_backfill(bulk_request.shards)})
-    cursor, limit, dry_run = bulk_request.cursor, bulk_request.limit, bulk_request.dry_run
+    cursor, limit, dry_run = bulk_request.cursor, bulk_request.limit or settings.sync_page_size, bulk_request.dry_run
     if bulk_request.mode == "backfill":
         page = bulk.backfill_page(cursor, limit, dry_run=dry_run)
     else:

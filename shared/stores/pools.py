@@ -11,7 +11,7 @@ import psycopg
 from psycopg import sql
 
 from shared.config import Settings
-from shared.errors import TransientError
+from shared.errors import ConcurrentSyncRace, TransientError
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -82,15 +82,24 @@ def get_pool(name: Project, conninfo: str, settings: Settings) -> ConnectionPool
     return pool
 
 
+EMAIL_UNIQUE_CONSTRAINT = "clients_email_unique"
+
+
 @contextmanager
 def pooled_connection(pool: ConnectionPool) -> Iterator[Connection]:
     """A connection of `pool`. Faults that may pass (a dropped connection, a pool or statement timeout, a
     serialization failure or deadlock) become TransientError; when a connection turns out dead, the idle
-    ones are checked too before the retry. A refused login is not transient."""
+    ones are checked too before the retry. A refused login is not transient. An email a concurrent insert took
+    after a write checked it (Project A's clients_email_unique) is ConcurrentSyncRace: the retry then sees
+    the holder and answers a conflict."""
     conn: Connection | None = None
     try:
         with pool.connection() as conn:
             yield conn
+    except psycopg.errors.UniqueViolation as exc:
+        if exc.diag.constraint_name == EMAIL_UNIQUE_CONSTRAINT:
+            raise ConcurrentSyncRace(EMAIL_UNIQUE_CONSTRAINT) from exc
+        raise
     except Exception as exc:
         if not is_transient(exc):
             raise

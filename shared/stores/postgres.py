@@ -5,16 +5,15 @@ Every statement calls one SQL function of the migrations, the same ones PostgRES
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from shared.config import Settings
-from shared.errors import ConcurrentSyncRace
 from shared.models import SourceClient
 from shared.ports import (
     Absence,
@@ -35,9 +34,6 @@ from shared.stores.pools import Project, get_pool, pooled_connection
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
 
-T = TypeVar("T")
-
-EMAIL_UNIQUE_CONSTRAINT = "clients_email_unique"
 
 _BOOK_SESSION_AS = "select public.book_session_as(%s, %s, %s, %s, %s, %s, %s)"
 _UPSERT_SYNCED_CLIENTS = "select client_id, outcome, conflict, other_client_id from public.upsert_synced_clients(%s)"
@@ -92,7 +88,7 @@ class PostgresProjectA(_PostgresProject):
             Jsonb(copy.model_dump(mode="json")) if copy is not None else None,
         )
         with pooled_connection(self._pool()) as conn:
-            answer = _race_is_retried(lambda: conn.execute(_BOOK_SESSION_AS, params).fetchone())
+            answer = conn.execute(_BOOK_SESSION_AS, params).fetchone()
         result = answer[0] if answer else {}
         written = result.get("client")
         return Booking(
@@ -106,7 +102,7 @@ class PostgresProjectA(_PostgresProject):
         rows = Jsonb([client.model_dump(mode="json") for client in clients])
         with pooled_connection(self._pool()) as conn:
             cursor = conn.cursor(row_factory=dict_row)
-            answers = _race_is_retried(lambda: cursor.execute(_UPSERT_SYNCED_CLIENTS, (rows,)).fetchall())
+            answers = cursor.execute(_UPSERT_SYNCED_CLIENTS, (rows,)).fetchall()
         return [_sync_applied(answer) for answer in answers]
 
     @retried
@@ -127,12 +123,11 @@ class PostgresProjectA(_PostgresProject):
             watermark.version if watermark else None,
             watermark.client_id if watermark else None,
         )
-        with pooled_connection(self._pool()) as conn:
-            if dry_run:
-                with conn.transaction(force_rollback=True):
-                    row = _race_is_retried(lambda: conn.execute(_APPLY_SYNC_PAGE, params).fetchone())
-            else:
-                row = _race_is_retried(lambda: conn.execute(_APPLY_SYNC_PAGE, params).fetchone())
+        with (
+            pooled_connection(self._pool()) as conn,
+            conn.transaction(force_rollback=True) if dry_run else nullcontext(),
+        ):
+            row = conn.execute(_APPLY_SYNC_PAGE, params).fetchone()
         answer = row[0] if row else {}
         return PageApplied(
             inserted=answer["inserted"],
@@ -167,7 +162,7 @@ class PostgresProjectA(_PostgresProject):
             Jsonb(absence) if absence else None,
         )
         with pooled_connection(self._pool()) as conn:
-            row = _race_is_retried(lambda: conn.execute(_SYNC_CLIENT_AS, params).fetchone())
+            row = conn.execute(_SYNC_CLIENT_AS, params).fetchone()
         answer = row[0] if row else {}
         sync = answer.get("sync")
         return TherapistSync(outcome=answer["outcome"], applied=_sync_applied(sync) if sync else None)
@@ -224,16 +219,6 @@ def source_state(row: Mapping[str, Any]) -> SourceState:
         return SourceState(client_id=row["id"], client=source_client(row), absence=None)
     absence = Absence(client_id=row["id"], deleted_at=row["deleted_at"], read_at=row["read_at"])
     return SourceState(client_id=row["id"], client=None, absence=absence)
-
-
-def _race_is_retried(statement: Callable[[], T]) -> T:
-    """An email taken by a concurrent insert after the upsert's check: retried, and then seen as a conflict."""
-    try:
-        return statement()
-    except psycopg.errors.UniqueViolation as exc:
-        if exc.diag.constraint_name == EMAIL_UNIQUE_CONSTRAINT:
-            raise ConcurrentSyncRace(EMAIL_UNIQUE_CONSTRAINT) from exc
-        raise
 
 
 def _sync_applied(row: Mapping[str, Any]) -> SyncApplied:

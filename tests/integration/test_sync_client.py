@@ -326,6 +326,14 @@ def test_bad_bodies_are_400(fresh: Databases, body: Any) -> None:
     assert (response.status_code, response.json["error"]["code"]) == (400, "invalid_request")
 
 
+def test_a_page_without_a_limit_has_sync_page_size_clients(fresh: Databases, reconfigure: Callable[..., None]) -> None:
+    add_clients(fresh, 5)
+    reconfigure(SYNC_PAGE_SIZE="3")
+    response = call(SERVICE, {"mode": "backfill"})
+    assert response.json["counts"]["inserted"] == 3
+    assert response.json["next_cursor"] is not None
+
+
 def test_a_deeply_nested_body_is_400(fresh: Databases) -> None:
     response = function_client("sync_client").post(
         "/",
