@@ -1,4 +1,6 @@
-"""Verifies Project A access tokens locally: HS256 with the JWT secret, or the project's JWKS keys."""
+"""Verifies Project A access tokens locally: HS256 with the JWT secret, or the project's JWKS keys; and Project B's
+webhook secret. PyJWT (and cryptography under it, a good part of a cold start) is imported on the first token,
+so the webhook, which checks a secret only, never loads it."""
 
 from __future__ import annotations
 
@@ -6,8 +8,6 @@ import hmac
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
-
-import jwt
 
 from shared.config import Settings
 from shared.errors import Unauthorized, UpstreamUnavailable
@@ -21,6 +21,8 @@ _ASYMMETRIC_ALGORITHMS = ("RS256", "ES256", "EdDSA")
 
 @lru_cache(maxsize=4)
 def _jwks_client(url: str) -> PyJWKClient:
+    import jwt
+
     return jwt.PyJWKClient(url, cache_keys=True, lifespan=600, timeout=5)
 
 
@@ -35,6 +37,8 @@ def bearer_token(authorization: str | None) -> str:
 
 
 def _signing_key(token: str, header: dict[str, Any], settings: Settings) -> tuple[Any, list[str]]:
+    import jwt
+
     algorithm = header.get("alg")
     if algorithm == "HS256":
         secret = settings.project_a_jwt_secret.get_secret_value() if settings.project_a_jwt_secret else ""
@@ -59,6 +63,8 @@ def _signing_key(token: str, header: dict[str, Any], settings: Settings) -> tupl
 def _decode(token: str, settings: Settings, *, user: bool) -> dict[str, Any]:
     """The claims of a token signed by Project A's keys: a signed-in user's (`user`: audience, issuer and subject
     checked too), or any (signature and expiry only)."""
+    import jwt
+
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError as exc:
@@ -109,6 +115,8 @@ def verify_caller(authorization: str | None, settings: Settings) -> Therapist | 
     """sync_client's caller: a signed-in user's token (verified as verify_access_token does), or a service_role
     token signed with the same keys. Supabase's service_role key carries no audience, subject or the auth
     issuer, so only its signature, expiry and role are checked."""
+    import jwt
+
     token = bearer_token(authorization)
     try:  # which checks apply; the token is then verified once, with them
         role = jwt.decode(token, options={"verify_signature": False}).get("role")
