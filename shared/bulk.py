@@ -90,10 +90,8 @@ class BulkSync:
 
     def queue_backfill(self, shards: int) -> int:
         """Split the id space into `shards` ranges and queue one job per range; how many were queued."""
-        if self.queue is None:
-            raise UpstreamUnavailable("No queue is configured for backfill jobs (SYNC_RETRY_QUEUE_URL)")
         jobs = [job.model_dump_json() for job in shard_ranges(shards)]
-        queued = self.queue.send_batch(jobs, source="sync_client", reason="backfill_range")
+        queued = self._job_queue().send_batch(jobs, source="sync_client", reason="backfill_range")
         log_event("backfill_queued", count=queued)
         return queued
 
@@ -108,9 +106,12 @@ class BulkSync:
         return total, None
 
     def requeue(self, job: BackfillRange) -> None:
+        self._job_queue().send(job.model_dump_json(), source="sync_client", reason="backfill_range")
+
+    def _job_queue(self) -> RetryQueue:
         if self.queue is None:
             raise UpstreamUnavailable("No queue is configured for backfill jobs (SYNC_RETRY_QUEUE_URL)")
-        self.queue.send(job.model_dump_json(), source="sync_client", reason="backfill_range")
+        return self.queue
 
     # Reconcile: Project B's changes since the watermark, deletions included; a full one also sweeps Project
     # A's synced clients for profiles that are gone; then the open conflicts are tried again.
