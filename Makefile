@@ -19,7 +19,7 @@ dev: $(READY)
 	$(PY) -m devtools.dev
 
 # A backfill of the local stack of `make dev` (running, in another terminal) as the functions' login, with
-# `python -m shared.cli` (README, Operators); ARGS go to it, e.g. `make sync ARGS=--dry-run`.
+# `python -m ops.cli` (README, Operators); ARGS go to it, e.g. `make sync ARGS=--dry-run`.
 DEV_DIR ?= .dev
 sync: $(READY)
 	@if [ ! -f "$(DEV_DIR)/env" ]; then \
@@ -28,7 +28,7 @@ sync: $(READY)
 	fi
 	@set -a; . "$(DEV_DIR)/env"; set +a; \
 	PROJECT_A_DB_URL="$$FUNCTIONS_PROJECT_A_DB_URL" PROJECT_B_DB_URL="$$FUNCTIONS_PROJECT_B_DB_URL" \
-		$(PY) -m shared.cli backfill $(ARGS) || { \
+		$(PY) -m ops.cli backfill $(ARGS) || { \
 		status=$$?; \
 		[ $$status -ne 1 ] || echo "make sync: it runs against the stack of 'make dev', which must be running" >&2; \
 		exit $$status; }

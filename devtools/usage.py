@@ -67,7 +67,7 @@ def print_usage(config: DevConfig, services: Iterable[Service]) -> None:
         "  # queue to sync_client as Lambda would; reconcile also runs every DEV_RECONCILE_SECONDS, default 60):",
         '  curl -sS -X POST "$SYNC_CLIENT_URL" -H "Authorization: Bearer $DEV_SERVICE_ROLE_TOKEN" \\',
         """    -H "Content-Type: application/json" -d '{"mode": "backfill", "shards": 4}'""",
-        "  make sync   # a whole backfill with a progress bar (python -m shared.cli)",
+        "  make sync   # a whole backfill with a progress bar (python -m ops.cli)",
         "",
         "Serving: " + ", ".join(f"{service.name} {service.url}" for service in services if service.url),
         "Ctrl-C (or SIGTERM, SIGHUP) stops everything.",

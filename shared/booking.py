@@ -9,13 +9,14 @@ from uuid import uuid4
 from shared.errors import ClientArchived, ClientNotFound, EmailConflict, IdempotencyKeyReused, NotATherapist
 from shared.logs import log_context, log_event
 from shared.models import CreateSessionRequest, Session, Therapist
-from shared.ports import Booking, BookingRequest, ProjectA
-from shared.sync import CLIENT_NOT_FOUND, SyncService, log_applied
+from shared.ports import BookingAnswer, BookingRequest, ProjectA
+from shared.sync import CLIENT_NOT_FOUND, SyncService, log_outcomes
 
 
 @dataclass(frozen=True)
-class CreatedSession:
-    """The answer of create_session: the session, whether this call copied the client, and if it was a replay."""
+class BookedSession:
+    """A session booked, now or by an earlier call with the same Idempotency-Key (`replayed`), and whether this
+    call copied the client into Project A: create_session's answer."""
 
     session: Session
     client_synced: bool
@@ -31,7 +32,7 @@ class BookingService:
 
     def create_session(
         self, therapist: Therapist, request: CreateSessionRequest, idempotency_key: str | None
-    ) -> CreatedSession:
+    ) -> BookedSession:
         """Book a session, first copying the client from Project B (same id) when Project A lacks it.
 
         One round trip to Project A when the client is there. Without an Idempotency-Key, one generated for
@@ -56,18 +57,18 @@ class BookingService:
                     raise ClientNotFound(CLIENT_NOT_FOUND)
                 booking = self.project_a.book_session(booking_request, copy)
                 if booking.copy is not None:
-                    log_applied([booking.copy])
-            return _created(booking, replayable=idempotency_key is not None)
+                    log_outcomes([booking.copy])
+            return _booked(booking, replayable=idempotency_key is not None)
 
 
-def _created(booking: Booking, *, replayable: bool) -> CreatedSession:
+def _booked(booking: BookingAnswer, *, replayable: bool) -> BookedSession:
     outcome = booking.outcome
     if outcome in ("created", "existing") and booking.session is not None:
         session = Session.model_validate(booking.session)
         replayed = replayable and outcome == "existing"
         log_event("session_replayed" if replayed else "session_created", session_id=session.id)
         client_synced = booking.copy is not None and booking.copy.outcome == "inserted"
-        return CreatedSession(session=session, client_synced=client_synced, replayed=replayed)
+        return BookedSession(session=session, client_synced=client_synced, replayed=replayed)
     log_event("session_refused", outcome=outcome)
     if outcome == "not_a_therapist":
         raise NotATherapist("Only therapists book sessions")

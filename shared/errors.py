@@ -1,10 +1,12 @@
-"""Exceptions the sync service raises; the HTTP layer maps each to a status and code."""
+"""The errors this project answers with, each with its status and code (shared/http.py's error_response), and
+the faults that are retried before one is answered."""
 
 from __future__ import annotations
 
 
-class SyncError(Exception):
-    """Base class of every error this project answers with."""
+class ApiError(Exception):
+    """Base class of every error answered with a status and a code (in an HTTP answer, or in the log line of a
+    failed SQS record)."""
 
     status = 500
     code = "internal_error"
@@ -15,88 +17,101 @@ class SyncError(Exception):
         self.details = details
 
 
-class InvalidRequest(SyncError):
+# What a request asks for, and what the sync and the booking answer.
+
+
+class InvalidRequest(ApiError):
     """The request body or its headers do not match the contract."""
 
     status = 400
     code = "invalid_request"
 
 
-class Unauthorized(SyncError):
+class Unauthorized(ApiError):
     """The bearer token or webhook secret is missing, forged, expired or for another audience."""
 
     status = 401
     code = "unauthorized"
 
 
-class Forbidden(SyncError):
+class Forbidden(ApiError):
     """The caller may not do this (a bulk sync needs the service role)."""
 
     status = 403
     code = "forbidden"
 
 
-class NotATherapist(SyncError):
+class NotATherapist(ApiError):
     """The token is valid, but its user is not a therapist of Project A."""
 
     status = 403
     code = "not_a_therapist"
 
 
-class ClientNotFound(SyncError):
+class ClientNotFound(ApiError):
     """No client of the caller's has this id: in neither project, or another therapist's."""
 
     status = 404
     code = "client_not_found"
 
 
-class MethodNotAllowed(SyncError):
-    """The function takes another HTTP method."""
-
-    status = 405
-    code = "method_not_allowed"
-
-
-class EmailConflict(SyncError):
+class EmailConflict(ApiError):
     """Another Project A client already has the email of the client being synced."""
 
     status = 409
     code = "email_conflict"
 
 
-class ClientArchived(SyncError):
+class ClientArchived(ApiError):
     """The client was deleted in Project B and is archived in Project A."""
 
     status = 409
     code = "client_archived"
 
 
-class IdempotencyKeyReused(SyncError):
+class IdempotencyKeyReused(ApiError):
     """The idempotency key was already used for a session with other details."""
 
     status = 422
     code = "idempotency_key_reused"
 
 
-class PayloadTooLarge(SyncError):
+class UpstreamUnavailable(ApiError):
+    """A project could not be reached, or kept failing, after the retries."""
+
+    status = 503
+    code = "upstream_unavailable"
+
+
+# The HTTP exchange itself, checked before a handler reads the body: nothing to do with the sync.
+
+
+class HttpError(ApiError):
+    """A request refused for how it was sent (method, size, media type), whatever it asks for."""
+
+
+class MethodNotAllowed(HttpError):
+    """The function takes another HTTP method."""
+
+    status = 405
+    code = "method_not_allowed"
+
+
+class PayloadTooLarge(HttpError):
     """The body is over the size limit."""
 
     status = 413
     code = "payload_too_large"
 
 
-class UnsupportedMediaType(SyncError):
+class UnsupportedMediaType(HttpError):
     """The body is not JSON."""
 
     status = 415
     code = "unsupported_media_type"
 
 
-class UpstreamUnavailable(SyncError):
-    """A project could not be reached, or kept failing, after the retries."""
-
-    status = 503
-    code = "upstream_unavailable"
+# Lambda events that are not HTTP requests.
 
 
 class InvalidEvent(InvalidRequest):
@@ -118,11 +133,14 @@ class InvalidMessage(InvalidRequest):
         self.message_id = message_id
 
 
-class EventKindNotHandled(SyncError):
+class EventKindNotHandled(ApiError):
     """A well-formed event of a kind this function does not take: for an HTTP request, a 404 (no such route)."""
 
     status = 404
     code = "not_found"
+
+
+# Not answered as they are: retried, then answered as UpstreamUnavailable.
 
 
 class TransientError(Exception):

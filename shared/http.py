@@ -16,10 +16,10 @@ from pydantic import BaseModel, ValidationError
 
 from shared.config import get_settings
 from shared.errors import (
+    ApiError,
     InvalidRequest,
     MethodNotAllowed,
     PayloadTooLarge,
-    SyncError,
     UnsupportedMediaType,
     UpstreamUnavailable,
 )
@@ -180,7 +180,7 @@ def _describe(exc: ValidationError) -> str:
     return "Invalid fields: " + "; ".join(parts)
 
 
-def error_response(exc: SyncError, retry_after_seconds: int) -> HttpResponse:
+def error_response(exc: ApiError, retry_after_seconds: int) -> HttpResponse:
     body: dict[str, Any] = {"code": exc.code, "message": exc.message}
     if "fields" in exc.details:
         body["fields"] = exc.details["fields"]
@@ -211,7 +211,7 @@ def answer(function: str, handle: Callable[[], HttpResponse]) -> HttpResponse:
     """Run a handler; known errors become their JSON answer, anything else a 500 without a trace."""
     try:
         return handle()
-    except SyncError as exc:
+    except ApiError as exc:
         log_event("request_refused", function=function, status=exc.status, error_code=exc.code)
         return error_response(exc, get_settings().retry_after_seconds)
     except Exception as exc:

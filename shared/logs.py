@@ -51,7 +51,8 @@ class _StdoutHandler(logging.StreamHandler[Any]):
         pass
 
 
-_logger = logging.getLogger("client_sync")
+LOGGER_NAME = "client_sync"
+_logger = logging.getLogger(LOGGER_NAME)
 if not _logger.handlers:
     _handler = _StdoutHandler()
     _handler.setFormatter(logging.Formatter("%(message)s"))

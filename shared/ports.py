@@ -1,7 +1,11 @@
 """What the services need of Project A and Project B, and the neutral types they trade in.
 
-Each backend (shared/stores/postgres_*.py) implements these Protocols over its own driver, maps its own
-errors to shared.errors (TransientError, ...) and retries nothing itself: shared/retry.py does, for all.
+The backend (shared/stores/postgres.py) implements these Protocols over its driver, maps the driver's errors
+to shared.errors (TransientError, ...) and retries nothing itself: shared/retry.py does.
+
+The results, by what they describe: one client written (ClientOutcome), those of a page or a run counted
+(OutcomeCounts), and Project A's answer to a call made as a therapist, refusals included (BookingAnswer,
+TherapistSyncAnswer).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ BookingOutcome = Literal[
 
 
 @dataclass(frozen=True)
-class SyncApplied:
+class ClientOutcome:
     """What writing one client's Project B state into Project A did. A conflict writes nothing: `email` when
     another client (`other_client_id`) has the email, `id` when Project A's own client has the id."""
 
@@ -76,12 +80,13 @@ class BookingRequest:
 
 
 @dataclass(frozen=True)
-class Booking:
-    """What booking answered: the session when created or replayed, and what writing the copy did."""
+class BookingAnswer:
+    """Project A's answer to book_session: its outcome, the session when created or replayed, and what writing
+    the copy of the client did, when one was written."""
 
     outcome: BookingOutcome
     session: dict[str, Any] | None
-    copy: SyncApplied | None
+    copy: ClientOutcome | None
 
 
 @dataclass(frozen=True)
@@ -114,14 +119,15 @@ class ChangePage:
 
 
 @dataclass(frozen=True)
-class PageApplied:
-    """What one page did in Project A, counted; the conflicts with their ids."""
+class OutcomeCounts:
+    """How many clients had each outcome in Project A, over a page or the sum of pages; the conflicts with their
+    ids."""
 
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
     archived: int = 0
-    conflicts: list[SyncApplied] = field(default_factory=list)
+    conflicts: list[ClientOutcome] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -132,8 +138,8 @@ class PageApplied:
             "conflicts": len(self.conflicts),
         }
 
-    def __add__(self, other: PageApplied) -> PageApplied:
-        return PageApplied(
+    def __add__(self, other: OutcomeCounts) -> OutcomeCounts:
+        return OutcomeCounts(
             inserted=self.inserted + other.inserted,
             updated=self.updated + other.updated,
             unchanged=self.unchanged + other.unchanged,
@@ -144,7 +150,7 @@ class PageApplied:
 
 @dataclass(frozen=True)
 class Conflict:
-    """A conflict the sync remembers (shared.ports.SyncApplied's, with when it was seen and resolved)."""
+    """A conflict the sync remembers (a ClientOutcome's, with when it was seen and resolved)."""
 
     client_id: UUID
     kind: ConflictKind
@@ -155,31 +161,31 @@ class Conflict:
 
 
 @dataclass(frozen=True)
-class TherapistSync:
-    """sync_client's answer to a therapist: `ok` with what the sync did, or why not."""
+class TherapistSyncAnswer:
+    """Project A's answer to sync_client_as: `ok` with what writing the client did, or why not."""
 
     outcome: Literal["ok", "not_found", "not_a_therapist"]
-    applied: SyncApplied | None
+    applied: ClientOutcome | None
 
 
 class ProjectA(Protocol):
     """Project A: bookings as the therapist, and writes of synced clients as the service role."""
 
-    def book_session(self, request: BookingRequest, copy: SourceClient | None = None) -> Booking:
+    def book_session(self, request: BookingRequest, copy: SourceClient | None = None) -> BookingAnswer:
         """One round trip: check the therapist, write `copy` of the client if given, book."""
         ...
 
-    def upsert_synced_clients(self, clients: Sequence[SourceClient]) -> list[SyncApplied]:
+    def upsert_synced_clients(self, clients: Sequence[SourceClient]) -> list[ClientOutcome]:
         """Write Project B's states; one answer per distinct id, in id order."""
         ...
 
-    def archive_synced_clients(self, absences: Sequence[Absence]) -> list[SyncApplied]:
+    def archive_synced_clients(self, absences: Sequence[Absence]) -> list[ClientOutcome]:
         """Archive clients Project B no longer has; one answer (archived or unchanged) per id."""
         ...
 
     def apply_sync_page(
         self, clients_json: str, absences_json: str, watermark: Watermark | None = None, *, dry_run: bool = False
-    ) -> PageApplied:
+    ) -> OutcomeCounts:
         """One statement: write a page of clients and absences (JSON texts, passed as they are) and, once they
         are written, keep `watermark`. With dry_run, the same in a transaction that is rolled back."""
         ...
@@ -200,7 +206,7 @@ class ProjectA(Protocol):
         """Clients with an open conflict, in id order after `after`."""
         ...
 
-    def sync_client_as(self, claims: dict[str, Any], state: SourceState) -> TherapistSync:
+    def sync_client_as(self, claims: dict[str, Any], state: SourceState) -> TherapistSyncAnswer:
         """One statement: write Project B's state of a client for the therapist of `claims`, who claims it if
         nobody has; not_found when it is not theirs."""
         ...

@@ -12,7 +12,7 @@ from uuid import UUID
 from shared.errors import ClientNotFound, InvalidRequest, NotATherapist, UpstreamUnavailable
 from shared.logs import log_context, log_event
 from shared.models import QueuedSync, SourceClient, Therapist, WebhookEvent
-from shared.ports import ProjectA, ProjectB, SyncApplied
+from shared.ports import ClientOutcome, ProjectA, ProjectB
 
 if TYPE_CHECKING:
     from shared.stores.retry_queue import RetryQueue
@@ -22,10 +22,10 @@ CLIENT_NOT_FOUND = "No client of yours has this id"
 
 
 @dataclass(frozen=True)
-class WebhookResult:
-    """A webhook event applied (`sync`), or its client queued for a replay because a project was unavailable."""
+class AppliedOrQueued:
+    """A webhook event applied (`applied`), or its client queued for a replay because a project was unavailable."""
 
-    sync: SyncApplied | None
+    applied: ClientOutcome | None
     queued: bool = False
 
 
@@ -42,7 +42,7 @@ class SyncService:
         (state,) = self.project_b.read_clients([client_id])
         return state.client
 
-    def sync_client(self, client_id: UUID) -> SyncApplied:
+    def sync_client(self, client_id: UUID) -> ClientOutcome:
         """Bring one client of Project A to Project B's current state (insert, update, archive or nothing)."""
         with log_context(client_id=client_id):
             (state,) = self.project_b.read_clients([client_id])
@@ -51,10 +51,10 @@ class SyncService:
             else:
                 assert state.absence is not None
                 (applied,) = self.project_a.archive_synced_clients([state.absence])
-            log_applied([applied])
+            log_outcomes([applied])
             return applied
 
-    def sync_client_for(self, therapist: Therapist, client_id: UUID) -> SyncApplied:
+    def sync_client_for(self, therapist: Therapist, client_id: UUID) -> ClientOutcome:
         """sync_client for a therapist: sync one client, which becomes theirs if nobody has it; 404 when it is
         another therapist's or in neither project (one answer), 403 for a user who is not a therapist."""
         with log_context(client_id=client_id, therapist_id=therapist.id):
@@ -65,10 +65,10 @@ class SyncService:
             if answer.outcome == "not_found" or answer.applied is None:
                 log_event("client_not_found")
                 raise ClientNotFound(CLIENT_NOT_FOUND)
-            log_applied([answer.applied])
+            log_outcomes([answer.applied])
             return answer.applied
 
-    def apply_webhook_event(self, event: WebhookEvent) -> SyncApplied:
+    def apply_webhook_event(self, event: WebhookEvent) -> ClientOutcome:
         """Apply one database webhook event. Its payload is only a hint: the client is re-read from Project B,
         so late, duplicated and reordered deliveries all end in Project B's current state."""
         if event.source not in SYNCED_SOURCES:
@@ -79,14 +79,14 @@ class SyncService:
         log_event("webhook_event_received", event_type=event.type, table=event.source, client_id=event.client_id)
         return self.sync_client(event.client_id)
 
-    def handle_webhook_event(self, event: WebhookEvent) -> WebhookResult:
+    def handle_webhook_event(self, event: WebhookEvent) -> AppliedOrQueued:
         """Apply the event now, or queue its client id for a replay when a project stays unavailable.
 
         The queue holds ids only ({"client_id", "table", "type"}), never the payload: a dashboard-made webhook
         sends whole rows, and the replay re-reads Project B anyway.
         """
         try:
-            return WebhookResult(sync=self.apply_webhook_event(event))
+            return AppliedOrQueued(applied=self.apply_webhook_event(event))
         except UpstreamUnavailable:
             if self.retry_queue is None:
                 log_event("webhook_event_not_queued", logging.ERROR, client_id=event.client_id)
@@ -94,12 +94,12 @@ class SyncService:
             message = QueuedSync(client_id=event.client_id, table=event.source, type=event.type)
             self.retry_queue.send(message.model_dump_json(), source="project_b_webhook", reason="upstream_unavailable")
             log_event("webhook_event_queued", logging.WARNING, client_id=event.client_id, queued=True)
-            return WebhookResult(sync=None, queued=True)
+            return AppliedOrQueued(applied=None, queued=True)
 
 
-def log_applied(applied: Sequence[SyncApplied]) -> None:
+def log_outcomes(outcomes: Sequence[ClientOutcome]) -> None:
     """One line per client written (or not); a conflict also logs its kind and the other client's id."""
-    for result in applied:
+    for result in outcomes:
         if result.conflict is not None:
             log_event(
                 "sync_conflict",

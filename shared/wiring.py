@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from shared.backfill import BackfillService
 from shared.booking import BookingService
-from shared.bulk import BulkSync
 from shared.config import get_settings
 from shared.ports import ProjectA, ProjectB
+from shared.reconcile import ReconcileService
 from shared.sync import SyncService
 
 if TYPE_CHECKING:
@@ -42,9 +43,15 @@ def sync_service() -> SyncService:
 
 
 @lru_cache(maxsize=1)
-def bulk_sync() -> BulkSync:
+def backfill_service() -> BackfillService:
     project_a, project_b = projects()
-    return BulkSync(project_a, project_b, get_settings(), queue())
+    return BackfillService(project_a, project_b, get_settings(), queue())
+
+
+@lru_cache(maxsize=1)
+def reconcile_service() -> ReconcileService:
+    project_a, project_b = projects()
+    return ReconcileService(project_a, project_b, get_settings())
 
 
 @lru_cache(maxsize=1)
@@ -55,5 +62,5 @@ def booking_service() -> BookingService:
 
 def reset() -> None:
     """Forget the services (tests change the settings between cases)."""
-    for cached in (projects, queue, sync_service, bulk_sync, booking_service):
+    for cached in (projects, queue, sync_service, backfill_service, reconcile_service, booking_service):
         cached.cache_clear()

@@ -25,9 +25,9 @@ def handle(request: HttpRequest) -> HttpResponse:
     verify_webhook_secret(request.headers.get("authorization"), settings)
     event = parse_body(request, WebhookEvent)
     result = sync_service().handle_webhook_event(event)
-    if result.sync is None:
+    if result.applied is None:
         return HttpResponse(202, {"queued": True})
-    return HttpResponse(200, {"outcome": result.sync.outcome, "client_id": str(result.sync.client_id)})
+    return HttpResponse(200, {"outcome": result.applied.outcome, "client_id": str(result.applied.client_id)})
 
 
 @functions_framework_http

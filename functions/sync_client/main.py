@@ -14,7 +14,9 @@ from pydantic import TypeAdapter
 from shared.auth import ServiceRole, verify_caller
 from shared.config import get_settings
 from shared.errors import Forbidden
-from shared.events import SqsRecord, dispatch, parse_message, parse_schedule, process_sqs_batch
+from shared.events.kinds import dispatch
+from shared.events.schedule import parse_schedule
+from shared.events.sqs import SqsRecord, parse_message, process_sqs_batch
 from shared.http import (
     HttpRequest,
     HttpResponse,
@@ -26,7 +28,7 @@ from shared.http import (
 )
 from shared.logs import log_event
 from shared.models import BackfillRange, BulkSyncRequest, QueuedSync, SyncOneRequest
-from shared.wiring import bulk_sync, sync_service
+from shared.wiring import backfill_service, reconcile_service, sync_service
 
 FUNCTION = "sync_client"
 QUEUE_MESSAGE: TypeAdapter[QueuedSync | BackfillRange] = TypeAdapter(QueuedSync | BackfillRange)
@@ -48,14 +50,13 @@ def handle(request: HttpRequest) -> HttpResponse:
     bulk_request = parse_body(request, BulkSyncRequest)
     if not isinstance(caller, ServiceRole):
         raise Forbidden("Backfill and reconcile need a service_role token")
-    bulk = bulk_sync()
     if bulk_request.shards is not None:
-        return HttpResponse(202, {"queued": bulk.queue_backfill(bulk_request.shards)})
+        return HttpResponse(202, {"queued": backfill_service().queue_backfill(bulk_request.shards)})
     cursor, limit, dry_run = bulk_request.cursor, bulk_request.limit or settings.sync_page_size, bulk_request.dry_run
     if bulk_request.mode == "backfill":
-        page = bulk.backfill_page(cursor, limit, dry_run=dry_run)
+        page = backfill_service().backfill_page(cursor, limit, dry_run=dry_run)
     else:
-        page = bulk.reconcile_page(cursor, limit, dry_run=dry_run, full=bulk_request.full)
+        page = reconcile_service().reconcile_page(cursor, limit, dry_run=dry_run, full=bulk_request.full)
     return HttpResponse(200, {"counts": page.applied.counts(), "next_cursor": page.next_cursor})
 
 
@@ -78,13 +79,13 @@ def handle_sqs(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         if isinstance(message, QueuedSync):
             sync_service().sync_client(message.client_id)
             return
-        bulk = bulk_sync()
+        backfill = backfill_service()
         if _invocation_time_left(context) <= 0:  # not even for a page
-            bulk.requeue(message)
+            backfill.requeue(message)
             return
-        _, rest = bulk.run_range(message, _deadline(context))
+        _, rest = backfill.run_range(message, _deadline(context))
         if rest is not None:
-            bulk.requeue(rest)
+            backfill.requeue(rest)
 
     return dict(process_sqs_batch(event, apply, function=FUNCTION))
 
@@ -92,7 +93,7 @@ def handle_sqs(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
 def handle_schedule(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """One bounded reconcile; the next run goes on from the watermark it kept."""
     parse_schedule(event)
-    applied, cursor = bulk_sync().reconcile_until(_deadline(context))
+    applied, cursor = reconcile_service().reconcile_until(_deadline(context))
     log_event("scheduled_reconcile_done", function=FUNCTION, **applied.counts())
     return {"counts": applied.counts(), "finished": cursor is None}
 

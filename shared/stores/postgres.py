@@ -17,15 +17,15 @@ from shared.config import Settings
 from shared.models import SourceClient
 from shared.ports import (
     Absence,
-    Booking,
+    BookingAnswer,
     BookingRequest,
     ChangePage,
+    ClientOutcome,
     ClientPage,
     Conflict,
-    PageApplied,
+    OutcomeCounts,
     SourceState,
-    SyncApplied,
-    TherapistSync,
+    TherapistSyncAnswer,
     Watermark,
 )
 from shared.retry import retried
@@ -77,7 +77,7 @@ class PostgresProjectA(_PostgresProject):
         super().__init__(settings, url.get_secret_value() if url else None)
 
     @retried
-    def book_session(self, request: BookingRequest, copy: SourceClient | None = None) -> Booking:
+    def book_session(self, request: BookingRequest, copy: SourceClient | None = None) -> BookingAnswer:
         params = (
             Jsonb(request.claims),
             request.client_id,
@@ -91,31 +91,31 @@ class PostgresProjectA(_PostgresProject):
             answer = conn.execute(_BOOK_SESSION_AS, params).fetchone()
         result = answer[0] if answer else {}
         written = result.get("client")
-        return Booking(
+        return BookingAnswer(
             outcome=result["outcome"],
             session=result.get("session"),
-            copy=_sync_applied(written) if written else None,
+            copy=_client_outcome(written) if written else None,
         )
 
     @retried
-    def upsert_synced_clients(self, clients: Sequence[SourceClient]) -> list[SyncApplied]:
+    def upsert_synced_clients(self, clients: Sequence[SourceClient]) -> list[ClientOutcome]:
         rows = Jsonb([client.model_dump(mode="json") for client in clients])
         with pooled_connection(self._pool()) as conn:
             cursor = conn.cursor(row_factory=dict_row)
             answers = cursor.execute(_UPSERT_SYNCED_CLIENTS, (rows,)).fetchall()
-        return [_sync_applied(answer) for answer in answers]
+        return [_client_outcome(answer) for answer in answers]
 
     @retried
-    def archive_synced_clients(self, absences: Sequence[Absence]) -> list[SyncApplied]:
+    def archive_synced_clients(self, absences: Sequence[Absence]) -> list[ClientOutcome]:
         rows = Jsonb([absence.as_json() for absence in absences])
         with pooled_connection(self._pool()) as conn:
             answers = conn.execute(_ARCHIVE_SYNCED_CLIENTS, (rows,)).fetchall()
-        return [SyncApplied(client_id=client_id, outcome=outcome) for client_id, outcome in answers]
+        return [ClientOutcome(client_id=client_id, outcome=outcome) for client_id, outcome in answers]
 
     @retried
     def apply_sync_page(
         self, clients_json: str, absences_json: str, watermark: Watermark | None = None, *, dry_run: bool = False
-    ) -> PageApplied:
+    ) -> OutcomeCounts:
         params = (
             clients_json,
             absences_json,
@@ -129,13 +129,13 @@ class PostgresProjectA(_PostgresProject):
         ):
             row = conn.execute(_APPLY_SYNC_PAGE, params).fetchone()
         answer = row[0] if row else {}
-        return PageApplied(
+        return OutcomeCounts(
             inserted=answer["inserted"],
             updated=answer["updated"],
             unchanged=answer["unchanged"],
             archived=answer["archived"],
             conflicts=[
-                _sync_applied({**c, "outcome": "conflict", "conflict": c["kind"]}) for c in answer["conflict_list"]
+                _client_outcome({**c, "outcome": "conflict", "conflict": c["kind"]}) for c in answer["conflict_list"]
             ],
         )
 
@@ -152,7 +152,7 @@ class PostgresProjectA(_PostgresProject):
         return [Conflict(**row) for row in rows]
 
     @retried
-    def sync_client_as(self, claims: dict[str, Any], state: SourceState) -> TherapistSync:
+    def sync_client_as(self, claims: dict[str, Any], state: SourceState) -> TherapistSyncAnswer:
         client = state.client.model_dump(mode="json") if state.client is not None else None
         absence = state.absence.as_json() if state.absence is not None else None
         params = (
@@ -165,7 +165,7 @@ class PostgresProjectA(_PostgresProject):
             row = conn.execute(_SYNC_CLIENT_AS, params).fetchone()
         answer = row[0] if row else {}
         sync = answer.get("sync")
-        return TherapistSync(outcome=answer["outcome"], applied=_sync_applied(sync) if sync else None)
+        return TherapistSyncAnswer(outcome=answer["outcome"], applied=_client_outcome(sync) if sync else None)
 
     @retried
     def synced_client_ids(self, after: UUID | None, limit: int) -> list[UUID]:
@@ -214,16 +214,16 @@ def source_client(row: Mapping[str, Any]) -> SourceClient:
 
 
 def source_state(row: Mapping[str, Any]) -> SourceState:
-    """One id's state from a row of client_states (also what the supabase backend gets, as JSON)."""
+    """One id's state from a row of client_states (id, profile, updated_at, deleted_at, read_at)."""
     if row["profile"] is not None:
         return SourceState(client_id=row["id"], client=source_client(row), absence=None)
     absence = Absence(client_id=row["id"], deleted_at=row["deleted_at"], read_at=row["read_at"])
     return SourceState(client_id=row["id"], client=None, absence=absence)
 
 
-def _sync_applied(row: Mapping[str, Any]) -> SyncApplied:
+def _client_outcome(row: Mapping[str, Any]) -> ClientOutcome:
     other = row.get("other_client_id")
-    return SyncApplied(
+    return ClientOutcome(
         client_id=UUID(str(row["client_id"])),
         outcome=row["outcome"],
         conflict=row.get("conflict"),

@@ -1,4 +1,4 @@
-"""The operators' command line (shared/cli.py), run in-process against the test databases, and `make sync`.
+"""The operators' command line (ops/cli), run in-process against the test databases, and `make sync`.
 
 The databases are shared by the whole session, so a backfill or reconcile also meets other tests' clients: the
 assertions are on this file's own ids, or on counts that only its own clients can change.
@@ -20,10 +20,12 @@ import psycopg
 import pytest
 
 from devtools.localdb import LocalProjects
+from ops.cli.commands import estimated_backfill_total
+from ops.cli.errors import one_line
+from ops.cli.main import main
 from shared import wiring
-from shared.bulk import UUID_SPACE
-from shared.cli import _estimated_backfill_total, _one_line, main
-from shared.ports import PageApplied
+from shared.backfill import UUID_SPACE
+from shared.ports import OutcomeCounts
 from tests.conftest import THERAPIST, Databases
 from tests.random_refs import random_email, random_name
 
@@ -178,14 +180,14 @@ def test_ctrl_c_stops_after_the_page_and_prints_the_resume_cursor(
     db: Databases, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = new_project_b_clients(db, 3)
-    bulk = wiring.bulk_sync()
-    apply_sync_page = bulk.project_a.apply_sync_page
+    backfill = wiring.backfill_service()
+    apply_sync_page = backfill.project_a.apply_sync_page
 
-    def interrupted_page(*args: Any, **kwargs: Any) -> PageApplied:
+    def interrupted_page(*args: Any, **kwargs: Any) -> OutcomeCounts:
         signal.raise_signal(signal.SIGINT)  # Ctrl-C while the page is written (the next one read meanwhile)
         return apply_sync_page(*args, **kwargs)
 
-    monkeypatch.setattr(bulk.project_a, "apply_sync_page", interrupted_page)
+    monkeypatch.setattr(backfill.project_a, "apply_sync_page", interrupted_page)
     code, out, err = run(capsys, "backfill", "--limit", "1", "--cursor", before(ids[0]))
     monkeypatch.undo()
 
@@ -194,7 +196,7 @@ def test_ctrl_c_stops_after_the_page_and_prints_the_resume_cursor(
     assert "(stopped early)" in out
     assert db.client(ids[0]) is not None
     assert db.client(ids[2]) is None
-    resume = re.search(r"^Resume with: python -m shared\.cli backfill --limit 1 --cursor (\S+)$", err, re.MULTILINE)
+    resume = re.search(r"^Resume with: python -m ops\.cli backfill --limit 1 --cursor (\S+)$", err, re.MULTILINE)
     assert resume is not None, err
     assert resume[1] == str(ids[0])
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C is as it was
@@ -236,16 +238,16 @@ def test_errors_are_one_line_with_exit_code_1(
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, *argv)
     assert code == 2
-    assert err.startswith("usage: python -m shared.cli")
+    assert err.startswith("usage: python -m ops.cli")
 
 
 def test_the_backfill_total_is_estimated_from_the_id_space() -> None:
     halfway = str(uuid.UUID(int=UUID_SPACE // 2 - 1))
-    assert _estimated_backfill_total(None, halfway, 500) == pytest.approx(1000)
+    assert estimated_backfill_total(None, halfway, 500) == pytest.approx(1000)
     quarter = str(uuid.UUID(int=UUID_SPACE // 4 - 1))
-    assert _estimated_backfill_total(quarter, halfway, 500) == pytest.approx(1500)
-    assert _estimated_backfill_total(None, None, 42) == 42
-    assert _estimated_backfill_total(None, "changes:opaque", 42) is None
+    assert estimated_backfill_total(quarter, halfway, 500) == pytest.approx(1500)
+    assert estimated_backfill_total(None, None, 42) == 42
+    assert estimated_backfill_total(None, "changes:opaque", 42) is None
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
@@ -283,7 +285,7 @@ def test_an_error_line_quotes_no_row_of_the_database(db: Databases) -> None:
         db.add_project_a_client(uuid.uuid4(), THERAPIST, random_name("Second"), email)
     assert email in str(refused.value)  # the server's detail names the key
 
-    line = _one_line(refused.value)
+    line = one_line(refused.value)
 
     assert line is not None and "clients_email_unique" in line
     assert email not in line

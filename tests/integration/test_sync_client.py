@@ -176,8 +176,8 @@ def test_reconcile_after_lost_events_leaves_project_a_equal_to_project_b(fresh: 
 
 _KILLABLE_BACKFILL = """
 import sys
-from shared.wiring import bulk_sync
-for page in bulk_sync().backfill_pages(None, 100):  # the next page is read while this one is written
+from shared.wiring import backfill_service
+for page in backfill_service().backfill_pages(None, 100):  # the next page is read while this one is written
     print("cursor", page.next_cursor or "done", flush=True)
 """
 
@@ -205,10 +205,10 @@ def test_a_backfill_killed_between_pages_resumes_from_its_cursor_losing_and_dupl
     written_before = fresh.count("a", "public.clients")
     assert 300 <= written_before < 1000
 
-    from shared.wiring import bulk_sync
+    from shared.wiring import backfill_service
 
     resumed = dict(ZERO_COUNTS)
-    for page in bulk_sync().backfill_pages(cursors[-1], 100):
+    for page in backfill_service().backfill_pages(cursors[-1], 100):
         for key, value in page.applied.counts().items():
             resumed[key] += value
 
@@ -223,10 +223,10 @@ def test_backfill_pages_read_the_next_page_while_this_one_is_written(
     fresh: Databases, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     add_clients(fresh, 250)
-    from shared.wiring import bulk_sync
+    from shared.wiring import backfill_service
 
-    bulk = bulk_sync()
-    read, apply = bulk.project_b.read_client_page, bulk.project_a.apply_sync_page
+    backfill = backfill_service()
+    read, apply = backfill.project_b.read_client_page, backfill.project_a.apply_sync_page
     started = threading.Condition()
     reads: list[object] = []
     overlapped: list[bool] = []
@@ -243,9 +243,9 @@ def test_backfill_pages_read_the_next_page_while_this_one_is_written(
             overlapped.append(page == 2 or started.wait_for(lambda: len(reads) > page + 1, timeout=10))
         return apply(*args, **kwargs)
 
-    monkeypatch.setattr(bulk.project_b, "read_client_page", counted_read)
-    monkeypatch.setattr(bulk.project_a, "apply_sync_page", write_once_the_next_read_started)
-    results = list(bulk.backfill_pages(None, 100))
+    monkeypatch.setattr(backfill.project_b, "read_client_page", counted_read)
+    monkeypatch.setattr(backfill.project_a, "apply_sync_page", write_once_the_next_read_started)
+    results = list(backfill.backfill_pages(None, 100))
 
     assert overlapped == [True, True, True]
     assert [result.applied.inserted for result in results] == [100, 100, 50]
@@ -259,10 +259,10 @@ def test_a_failed_write_stops_the_backfill_at_the_last_written_page(
 ) -> None:
     ids = sorted(add_clients(fresh, 300))
     from shared.errors import UpstreamUnavailable
-    from shared.wiring import bulk_sync
+    from shared.wiring import backfill_service
 
-    bulk = bulk_sync()
-    apply = bulk.project_a.apply_sync_page
+    backfill = backfill_service()
+    apply = backfill.project_a.apply_sync_page
     writes: list[object] = []
 
     def second_write_fails(*args: Any, **kwargs: Any) -> Any:
@@ -271,16 +271,16 @@ def test_a_failed_write_stops_the_backfill_at_the_last_written_page(
             raise UpstreamUnavailable("Project A is unavailable")
         return apply(*args, **kwargs)
 
-    monkeypatch.setattr(bulk.project_a, "apply_sync_page", second_write_fails)
+    monkeypatch.setattr(backfill.project_a, "apply_sync_page", second_write_fails)
     cursors: list[str | None] = []
     with pytest.raises(UpstreamUnavailable):
-        for page in bulk.backfill_pages(None, 100):
+        for page in backfill.backfill_pages(None, 100):
             cursors.append(page.next_cursor)
     monkeypatch.undo()
 
     assert cursors == [str(ids[99])]  # the page read ahead of the failed write is neither written nor passed
     assert fresh.count("a", "public.clients") == 100
-    assert list(bulk.backfill_pages(cursors[0], 100))[-1].next_cursor is None
+    assert list(backfill.backfill_pages(cursors[0], 100))[-1].next_cursor is None
     assert_a_equals_b(fresh)
 
 

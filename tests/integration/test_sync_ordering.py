@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from shared.models import SourceClient
-from shared.ports import SyncApplied
+from shared.ports import ClientOutcome
 from shared.wiring import sync_service
 from tests.conftest import Databases
 from tests.integration.helpers import OneClientAtATime
@@ -90,7 +90,7 @@ def test_email_of_another_client_is_a_conflict_not_a_race(store: OneClientAtATim
     holder, newcomer = uuid.uuid4(), uuid.uuid4()
     store.upsert(state(holder, "Holder", T0, email))
     applied = store.upsert(state(newcomer, "Newcomer", T0, email.upper()))
-    assert applied == SyncApplied(client_id=newcomer, outcome="conflict", conflict="email", other_client_id=holder)
+    assert applied == ClientOutcome(client_id=newcomer, outcome="conflict", conflict="email", other_client_id=holder)
     assert db.client(newcomer) is None
 
 

@@ -1,4 +1,4 @@
-"""The Lambda event adapters of shared/events.py: kinds, SQS partial batch responses, scheduled events, dispatch."""
+"""The Lambda event adapters of shared/events/: kinds, SQS partial batch responses, scheduled events, dispatch."""
 
 from __future__ import annotations
 
@@ -15,16 +15,9 @@ import pytest
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from shared.errors import EventKindNotHandled, InvalidEvent, InvalidMessage, UpstreamUnavailable
-from shared.events import (
-    ScheduledEvent,
-    SqsRecord,
-    dispatch,
-    event_kind,
-    parse_message,
-    parse_schedule,
-    parse_sqs_batch,
-    process_sqs_batch,
-)
+from shared.events.kinds import dispatch, event_kind
+from shared.events.schedule import ScheduledEvent, parse_schedule
+from shared.events.sqs import SqsRecord, parse_message, parse_sqs_batch, process_sqs_batch
 from shared.models import QueuedSync
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"

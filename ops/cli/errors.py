@@ -1,0 +1,63 @@
+"""The settings a command needs, and the one line an operator reads for an error they can act on."""
+
+from __future__ import annotations
+
+from shared.errors import ApiError, TransientError
+
+
+class SettingsMissing(Exception):
+    pass
+
+
+def check_settings() -> None:
+    """SettingsMissing naming the connection strings that are not set."""
+    from shared.config import get_settings
+
+    settings = get_settings()
+    missing = [
+        name
+        for name, value in (
+            ("PROJECT_A_DB_URL", settings.project_a_db_url),
+            ("PROJECT_B_DB_URL", settings.project_b_db_url),
+        )
+        if value is None
+    ]
+    if missing:
+        raise SettingsMissing(
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set "
+            "(the client_sync connection strings, as the functions get them)"
+        )
+
+
+def one_line(exc: BaseException) -> str | None:
+    """The message of an error an operator can act on, on one line; None for anything else (a bug: traceback)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        problems = [
+            ": ".join(filter(None, [".".join(map(str, e["loc"])).upper(), e["msg"].removeprefix("Value error, ")]))
+            for e in exc.errors()
+        ]
+        return "invalid settings: " + "; ".join(problems)
+    if isinstance(exc, SettingsMissing):
+        return str(exc)
+    if isinstance(exc, ApiError):
+        cause = _root_cause(exc)
+        return exc.message if cause is exc else f"{exc.message} ({_described(cause)})"
+    if isinstance(exc, TransientError) or type(exc).__module__.startswith("psycopg"):
+        return _described(_root_cause(exc))
+    return None
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
+
+
+def _described(exc: BaseException) -> str:
+    """`Type: message`, on one line. Of a server's error only its primary message: the detail (`Key (email)=...`,
+    `Failing row contains ...`) can quote a patient's data."""
+    primary = getattr(getattr(exc, "diag", None), "message_primary", None)
+    text = " ".join(str(primary or exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
