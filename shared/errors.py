@@ -35,7 +35,7 @@ class Unauthorized(ApiError):
 
 
 class Forbidden(ApiError):
-    """The caller may not do this (a bulk sync needs the service role)."""
+    """The caller may not do this (a backfill or reconcile needs the service role)."""
 
     status = 403
     code = "forbidden"

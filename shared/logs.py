@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Literal
 
 _ALLOWED_FIELDS = frozenset(
     {
@@ -39,12 +39,17 @@ _ALLOWED_FIELDS = frozenset(
 )
 
 
-class _StdoutHandler(logging.StreamHandler[Any]):
-    """Writes to whatever sys.stdout is at the time (Lambda and test capture both swap it)."""
+class CurrentStreamHandler(logging.StreamHandler[Any]):
+    """Writes to whatever sys.stdout (or sys.stderr) is at the time: Lambda and test capture swap it, and so does
+    rich's progress bar (ops/cli), to print above the bar."""
+
+    def __init__(self, name: Literal["stdout", "stderr"] = "stdout") -> None:
+        self._name = name
+        super().__init__()
 
     @property
     def stream(self) -> Any:
-        return sys.stdout
+        return getattr(sys, self._name)
 
     @stream.setter
     def stream(self, _value: Any) -> None:
@@ -54,7 +59,7 @@ class _StdoutHandler(logging.StreamHandler[Any]):
 LOGGER_NAME = "client_sync"
 _logger = logging.getLogger(LOGGER_NAME)
 if not _logger.handlers:
-    _handler = _StdoutHandler()
+    _handler = CurrentStreamHandler()
     _handler.setFormatter(logging.Formatter("%(message)s"))
     _logger.addHandler(_handler)
     _logger.setLevel(logging.INFO)

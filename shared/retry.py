@@ -1,5 +1,5 @@
-"""Bounded, jittered retries (tenacity) of a store's transient faults: the backends raise TransientError (and
-ConcurrentSyncRace) for what may pass; this module knows no driver."""
+"""Bounded, jittered retries (tenacity) of a store's transient faults: the stores (shared/stores) raise
+TransientError (and ConcurrentSyncRace) for what may pass; this module knows no driver."""
 
 from __future__ import annotations
 

@@ -7,9 +7,9 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from shared.logs import LOGGER_NAME
+from shared.logs import LOGGER_NAME, CurrentStreamHandler
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -30,25 +30,13 @@ def consoles(terminal: bool | None) -> tuple[Console, Console]:
     return both
 
 
-class _StderrHandler(logging.StreamHandler[Any]):
-    """Writes to whatever sys.stderr is at the time (rich's progress bar swaps it to print above the bar)."""
-
-    @property
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value: Any) -> None:
-        pass
-
-
 @contextmanager
 def logs_to_stderr(*, verbose: bool) -> Iterator[None]:
     """The sync's JSON log lines go to stderr, not among the tables: its warnings (conflicts), or all with -v.
     psycopg_pool's warnings (each failed connection attempt) only with -v: the error line names the cause."""
     logger, pool_logger = logging.getLogger(LOGGER_NAME), logging.getLogger("psycopg.pool")
     handlers, level, pool_level = list(logger.handlers), logger.level, pool_logger.level
-    handler = _StderrHandler()
+    handler = CurrentStreamHandler("stderr")
     handler.setFormatter(logging.Formatter("%(message)s"))
     for previous in handlers:
         logger.removeHandler(previous)

@@ -1,1 +1,2 @@
-"""One store per backend: the SQL of each project lives in its module, parameterised."""
+"""The stores: Project A and Project B over Postgres (postgres.py, its pools in pools.py), and the SQS queue
+(retry_queue.py)."""

@@ -33,7 +33,8 @@ _SESSION_SETUP = sql.SQL("set role service_role; set statement_timeout = {}; set
 def session_setup(statement_timeout_ms: int, lock_timeout_ms: int) -> Callable[[Connection], None]:
     """The pool's `configure`: what every new connection runs, in one round trip (a simple query).
 
-    Supabase's direct connection user may do anything; the sync needs only the service role's rights.
+    The functions' login (client_sync, NOINHERIT) has no rights of its own: each connection acts as service_role
+    (a booking's statement switches to authenticated).
     The timeouts are set here rather than as startup `options`, which a pooler may not pass on.
     """
     statement = _SESSION_SETUP.format(sql.Literal(int(statement_timeout_ms)), sql.Literal(int(lock_timeout_ms)))
@@ -118,7 +119,7 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def close_pools() -> None:
-    """Close every pool (tests and the dev stack call this on the way out)."""
+    """Close every pool (tests, benchmarks and the operators' CLI call this on the way out)."""
     with _lock:
         for pool in _pools.values():
             pool.close()

@@ -1,5 +1,5 @@
-"""The SQS retry queue: webhook events that could not be applied wait here, whole, for a replay; and the sharded
-backfill's jobs."""
+"""The SQS retry queue: the client ids of webhook events that could not be applied wait here for a replay
+(shared.models.QueuedSync); and the sharded backfill's jobs (shared.models.BackfillRange)."""
 
 from __future__ import annotations
 
