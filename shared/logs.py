@@ -44,12 +44,12 @@ class CurrentStreamHandler(logging.StreamHandler[Any]):
     rich's progress bar (ops/cli), to print above the bar."""
 
     def __init__(self, name: Literal["stdout", "stderr"] = "stdout") -> None:
-        self._name = name
+        self._stream_name = name
         super().__init__()
 
     @property
     def stream(self) -> Any:
-        return getattr(sys, self._name)
+        return getattr(sys, self._stream_name)
 
     @stream.setter
     def stream(self, _value: Any) -> None:
