@@ -1,5 +1,6 @@
 """What a cold start imports: each function's module loads none of the heavy clients it may never use (the
-database driver and pool, boto3, rich, tenacity), and the webhook, which checks a secret, not PyJWT either."""
+database driver and pool, boto3, rich, tenacity) nor the operators' tooling (ops/), and the webhook, which checks a
+secret, not PyJWT either."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ["psycopg", "psycopg_pool", "boto3", "botocore", "rich", "tenacity"]
+TOOLING = ["ops"]
 
 
 def modules_loaded_by(module: str) -> set[str]:
@@ -25,9 +27,9 @@ def modules_loaded_by(module: str) -> set[str]:
 @pytest.mark.parametrize(
     ("module", "absent"),
     [
-        ("functions.create_session.main", HEAVY),
-        ("functions.sync_client.main", HEAVY),
-        ("functions.project_b_webhook.main", [*HEAVY, "jwt", "cryptography"]),
+        ("functions.create_session.main", [*HEAVY, *TOOLING]),
+        ("functions.sync_client.main", [*HEAVY, *TOOLING]),
+        ("functions.project_b_webhook.main", [*HEAVY, *TOOLING, "jwt", "cryptography"]),
     ],
 )
 def test_a_cold_start_imports_no_heavy_client(module: str, absent: list[str]) -> None:
