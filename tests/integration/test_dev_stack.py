@@ -39,6 +39,7 @@ import pytest
 from devtools import postgres
 from devtools.config import CREATE_SESSION_OFFSET, PROJECT_B_WEBHOOK_OFFSET, ROOT, SQS_OFFSET
 from devtools.devdir import read_env_file
+from tests.markdown import block_after
 
 MARKER = "DEV_STACK_TEST_RUN"
 READY_SECONDS = 120.0  # a first start initialises Postgres; the machine may be busy with other tests
@@ -259,6 +260,25 @@ def book(env: dict[str, str], client_id: str = JANE_DOE) -> int:
         conn.close()
 
 
+def run_readme_curl(run: Run) -> tuple[int, dict[str, object]]:
+    """The README's "Try it" block, run with bash as written (`source .dev/env`, then curl) from a directory whose
+    `.dev` is this run's DEV_DIR; the status and the JSON body of the answer."""
+    block = block_after((ROOT / "README.md").read_text(), "## Try it")
+    workdir = run.site.dev_dir.parent
+    with contextlib.suppress(FileExistsError):
+        (workdir / ".dev").symlink_to(run.site.dev_dir, target_is_directory=True)
+    done = subprocess.run(  # noqa: S603 - bash running the README's own block
+        ["bash", "-euo", "pipefail", "-c", block],  # noqa: S607 - bash from PATH, as a reader runs it
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, f"the README's block failed ({done.returncode}):\n{done.stderr}\n{run.tail()}"
+    head, _, body = done.stdout.replace("\r\n", "\n").partition("\n\n")
+    return int(head.split()[1]), json.loads(body)
+
+
 def add_project_b_client(env: dict[str, str]) -> str:
     """A new client in Project B, written as the administrator: the database webhook should bring it to A."""
     client_id = str(uuid.uuid4())
@@ -343,6 +363,8 @@ def while_services_start(run: Run) -> None:
 
 def after_ready_and_use(run: Run) -> None:
     run.wait_for("\nReady.")
+    status, answer = run_readme_curl(run)  # before the first scheduled reconcile copies Bob Wilson itself
+    assert (status, answer.get("client_synced")) == (201, True), f"{status} {answer}\n{run.tail()}"
     env = run.env()
     assert book(env) == 201, run.tail()
     client_id = add_project_b_client(env)
