@@ -19,7 +19,7 @@ dev: $(READY)
 	$(PY) -m devtools.dev
 
 # A backfill of the local stack of `make dev` (running, in another terminal) as the functions' login, with
-# `python -m ops.cli` (README, Operators); ARGS go to it, e.g. `make sync ARGS=--dry-run`.
+# `python -m ops.cli` (docs/operations.md); ARGS go to it, e.g. `make sync ARGS=--dry-run`.
 DEV_DIR ?= .dev
 sync: $(READY)
 	@if [ ! -f "$(DEV_DIR)/env" ]; then \
