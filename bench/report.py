@@ -128,9 +128,10 @@ class Report:
         return "\n".join([*self.header.lines(name), "", self.body]) if self.print_header else self.body
 
     def section(self, name: str) -> str:
-        parts = [*self.header.lines(name), "", self.body]
+        parts = [*self.header.lines(name), "", self.body.strip("\n")]
         if self.details:
-            parts += ["", f"<details><summary>{self.details_title}</summary>", "", self.details, "", "</details>"]
+            details = self.details.strip("\n")
+            parts += ["", f"<details><summary>{self.details_title}</summary>", "", details, "", "</details>"]
         return "\n".join(parts)
 
 
@@ -601,31 +602,23 @@ def backfill_body(m: BulkMeasurement) -> str:
     return "\n".join(sections)
 
 
+def _plan_block(intro: str, name: str, plan: Plan) -> list[str]:
+    return [intro, "", _plan_line(name, plan), "", "```", plan.text, "```", ""]
+
+
 def backfill_plans(m: BulkMeasurement) -> str:
     parts = []
     if m.page_plan is not None:
-        parts += [
+        intro = (
             f"client_page, a page of 1,000 after the {m.page_plan_position:,}th client, as the function plans it "
-            "(generic plan, bench/bulk_explain.py):",
-            "",
-            _plan_line("client_page", m.page_plan),
-            "",
-            "```",
-            m.page_plan.text,
-            "```",
-            "",
-        ]
+            "(generic plan, bench/bulk_explain.py):"
+        )
+        parts += _plan_block(intro, "client_page", m.page_plan)
     r = m.reconcile
     if r is not None and r.plan is not None:
-        parts += [
+        intro = (
             f"client_changes at the reconcile's start (watermark less the overlap), limit 1,000, after the "
-            f"{r.changes:,} changes, as the function plans it:",
-            "",
-            _plan_line("client_changes", r.plan),
-            "",
-            "```",
-            r.plan.text,
-            "```",
-            "",
-        ]
+            f"{r.changes:,} changes, as the function plans it:"
+        )
+        parts += _plan_block(intro, "client_changes", r.plan)
     return "\n".join(parts)
