@@ -19,33 +19,36 @@ starting from an empty Project A:
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from contextlib import ExitStack
-from types import FrameType
+from datetime import UTC, datetime
 
 import psycopg
 
-from bench.bulk_cases import Run, backfill, copy_reference, design_doc
+from bench.bulk_cases import (
+    JOB_BUDGET_SECONDS,
+    Run,
+    backfill,
+    copy_reference,
+    design_doc,
+    quiet_sync_logs,
+    sync_settings,
+)
 from bench.bulk_explain import explain_function
 from bench.bulk_reconcile import measure_reconcile
-from bench.bulk_report import BulkMeasurement, body, plans_section, write_results
 from bench.bulk_shards import ConsumerConfig, sharded_backfill
-from bench.bulk_stack import (
-    JOB_BUDGET_SECONDS,
+from bench.report import BulkMeasurement, Header, Report, backfill_body, backfill_plans, load_average, run_bench
+from bench.stack import (
+    BULK_PREFIX,
     count_rows,
     empty_project_a,
     fresh_projects,
-    load_average,
-    machine,
     measured_urls,
+    postgres_version,
     progress,
-    quiet_sync_logs,
     seed_project_b,
     settle_project_a,
-    sync_settings,
 )
-from bench.stack import drop_projects, postgres_version, start_postgres
 from shared.stores.pools import close_pools
 
 SHARD_TIMEOUT_SECONDS = 600.0
@@ -73,7 +76,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         default=0.0,
         help="route the measured connections through proxies adding this round trip time (default 0: direct)",
     )
-    parser.add_argument("--no-write", action="store_true", help="do not write bench/results/backfill.md")
+    parser.add_argument("--no-write", action="store_true", help="do not write the results into bench/README.md")
     args = parser.parse_args(argv)
     if not 1_000 <= args.clients <= 1_000_000 or not 1 <= args.rounds <= 7 or not 1 <= args.shard_rounds <= 5:
         parser.error("1000 <= clients <= 1000000, 1 <= rounds <= 7, 1 <= shard-rounds <= 5")
@@ -86,19 +89,17 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _measure(args: argparse.Namespace) -> tuple[BulkMeasurement, list[str]]:
+def _measure(args: argparse.Namespace) -> tuple[BulkMeasurement, Header]:
     m = BulkMeasurement(clients=args.clients, shards=args.shards, design_doc_clients=args.design_doc_clients)
     with ExitStack() as stack:
         quiet_sync_logs()
         progress(f"starting Postgres and seeding {args.clients:,} Project B clients")
-        server_url = start_postgres()
-        projects = fresh_projects(server_url)
-        stack.callback(drop_projects, projects)
+        projects = fresh_projects(stack, prefix=BULK_PREFIX)
         stack.callback(close_pools)  # before the databases are dropped
         seed_project_b(projects, args.clients)
         urls = measured_urls(projects, stack, args.db_rtt_ms)
         settings = sync_settings(urls.functions_a, urls.functions_b)
-        info = machine()
+        started = datetime.now(UTC)
         load_before = load_average()
 
         for index in range(args.rounds):
@@ -155,15 +156,13 @@ def _measure(args: argparse.Namespace) -> tuple[BulkMeasurement, list[str]]:
             deleted=max(1, args.changes // 50),
             emails=max(1, args.changes // 50),
         )
-        load_after = load_average()
-        header = [
-            f"Date: {info['date']}",
-            f"Machine: {info['machine']}; load average (1, 5, 15 min) before / after: {load_before}; {load_after}",
-            f"Python {info['python']}, PostgreSQL {postgres_version(server_url)} (same server for both projects, "
-            "pgserver's settings: shared_buffers 128 MB, fsync and synchronous_commit on)",
-            _settings(args),
-            "Run: `make bench` (`.venv/bin/python -m bench.backfill`)",
-        ]
+        header = Header(
+            postgres=postgres_version(projects.server_url),
+            settings=_settings(args),
+            machine_note=f"; load average (1, 5, 15 min) before / after: {load_before}; {load_average()}",
+            server_note=", pgserver's settings: shared_buffers 128 MB, fsync and synchronous_commit on",
+            started=started,
+        )
     return m, header
 
 
@@ -192,24 +191,13 @@ def _settings(args: argparse.Namespace) -> str:
     )
 
 
-def _exit_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(143)  # unwinds through every `finally`: consumers stopped, databases dropped
-
-
-def run(args: argparse.Namespace) -> str:
+def measure(args: argparse.Namespace) -> Report:
     m, header = _measure(args)
-    text = body(m)
-    if not args.no_write:
-        path = write_results(text, header, plans_section(m))
-        progress(f"written to {path}")
-    return "\n".join(f"- {item}" for item in header) + "\n\n" + text
+    return Report(header, backfill_body(m), backfill_plans(m), details_title="Plans", print_header=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _arguments(argv)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    print(run(args))
-    return 0
+    return run_bench("backfill", _arguments, measure, argv)
 
 
 if __name__ == "__main__":

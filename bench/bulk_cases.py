@@ -1,8 +1,10 @@
 """The measured cases of the backfill benchmark, one run each: BulkSync's backfill, the COPY reference, the
-design document's way, and reconcile. Each answers how many rows it moved and how long it took."""
+design document's way, and reconcile. Each answers how many rows it moved and how long it took, BulkSync's
+statements timed per project."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,12 +16,109 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from bench.bulk_stack import COPY_TARGET, Split, Urls, bare_insert_sync, bulk_sync, count_rows
+from bench.stack import COPY_TARGET, Urls, count_rows
 from devtools.localdb import LocalProjects
 from shared.bulk import BulkSync, PageResult
 from shared.config import Settings
-from shared.ports import PageApplied
+from shared.ports import ClientPage, PageApplied, Watermark
 from shared.stores.pools import get_pool, pooled_connection
+from shared.stores.postgres import PostgresProjectA, PostgresProjectB
+
+# sync_client's deployed settings (template.yaml, SyncClientFunction): a 120 s Timeout, 90 s per job; the
+# statement timeouts, pool and retries are the defaults every function has.
+FUNCTION_TIMEOUT_SECONDS = 120
+JOB_BUDGET_SECONDS = 90.0
+
+
+def quiet_sync_logs() -> None:
+    """BulkSync logs a line per page on stdout; the benchmark prints its table there."""
+    logging.getLogger("client_sync").setLevel(logging.WARNING)
+
+
+def sync_settings(project_a_url: str, project_b_url: str) -> Settings:
+    """sync_client's settings over these databases."""
+    return Settings(
+        project_a_db_url=project_a_url,
+        project_b_db_url=project_b_url,
+        function_timeout_seconds=FUNCTION_TIMEOUT_SECONDS,
+        sync_job_budget_seconds=JOB_BUDGET_SECONDS,
+    )
+
+
+@dataclass
+class Split:
+    """Seconds spent in each project's statement (as the caller sees it: round trip included)."""
+
+    project_a: float = 0.0
+    project_b: float = 0.0
+    pages: int = 0
+
+
+class TimedProjectA(PostgresProjectA):
+    def __init__(self, settings: Settings, split: Split) -> None:
+        super().__init__(settings)
+        self.split = split
+
+    def apply_sync_page(
+        self, clients_json: str, absences_json: str, watermark: Watermark | None = None, *, dry_run: bool = False
+    ) -> PageApplied:
+        started = time.perf_counter()
+        try:
+            return super().apply_sync_page(clients_json, absences_json, watermark, dry_run=dry_run)
+        finally:
+            self.split.project_a += time.perf_counter() - started
+
+
+class TimedProjectB(PostgresProjectB):
+    def __init__(self, settings: Settings, split: Split) -> None:
+        super().__init__(settings)
+        self.split = split
+
+    def read_client_page(self, after: UUID | None, limit: int, until: UUID | None = None) -> ClientPage:
+        started = time.perf_counter()
+        try:
+            return super().read_client_page(after, limit, until)
+        finally:
+            self.split.project_b += time.perf_counter() - started
+            self.split.pages += 1
+
+
+# The floor of any set-based write: each page's rows mapped and inserted into clients by one bare INSERT ... SELECT,
+# with none of the contract (no dedupe, version guard, ON CONFLICT, email or id conflict checks, bookkeeping).
+_BARE_INSERT = """
+insert into public.clients
+  (id, full_name, email, notes, status, synced_from, source_attributes, source_updated_at, last_synced_at)
+select s.id, m.full_name, m.email, m.notes, 'active', 'project_b', m.source_attributes, m.source_updated_at, now()
+  from jsonb_to_recordset(%s::jsonb) as s (id uuid, profile jsonb, updated_at timestamptz)
+  cross join lateral private.synced_columns(s.profile, s.updated_at) as m
+"""
+
+
+class BareInsertProjectA(TimedProjectA):
+    """Project A whose page write is the bare INSERT (the floor case): an empty Project A only."""
+
+    def apply_sync_page(
+        self, clients_json: str, absences_json: str, watermark: Watermark | None = None, *, dry_run: bool = False
+    ) -> PageApplied:
+        started = time.perf_counter()
+        try:
+            with pooled_connection(self._pool()) as conn:
+                inserted = conn.execute(_BARE_INSERT, (clients_json,)).rowcount
+            return PageApplied(inserted=inserted)
+        finally:
+            self.split.project_a += time.perf_counter() - started
+
+
+def bare_insert_sync(settings: Settings, split: Split) -> BulkSync:
+    """BulkSync's pages (the same reads, read ahead the same way) written by the bare INSERT."""
+    return BulkSync(BareInsertProjectA(settings, split), TimedProjectB(settings, split), settings)
+
+
+def bulk_sync(settings: Settings, split: Split | None = None) -> BulkSync:
+    """BulkSync over Postgres, as sync_client builds it (shared.wiring), its statements timed into `split`."""
+    if split is None:
+        return BulkSync(PostgresProjectA(settings), PostgresProjectB(settings), settings)
+    return BulkSync(TimedProjectA(settings, split), TimedProjectB(settings, split), settings)
 
 
 @dataclass(frozen=True)

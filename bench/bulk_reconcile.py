@@ -19,7 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from bench.bulk_cases import Run, reconcile, reconcile_bulk
 from bench.bulk_explain import Plan, explain_function
-from bench.bulk_stack import progress
+from bench.stack import progress
 from devtools.localdb import FUNCTIONS_ROLE, LocalProjects
 from shared.bulk import BulkSync
 from shared.config import Settings

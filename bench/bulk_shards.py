@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Barrier
 
-from bench.bulk_cases import Run
-from bench.bulk_stack import quiet_sync_logs
+from bench.bulk_cases import Run, quiet_sync_logs
 from shared.bulk import shard_ranges
 from shared.models import BackfillRange
 
@@ -37,8 +36,7 @@ def consume(
     done: multiprocessing.Queue[tuple[int, int, int]],
 ) -> None:
     """A consumer process: jobs until a None; then (clients inserted, jobs run, remainders queued) on `done`."""
-    from bench.bulk_cases import warm
-    from bench.bulk_stack import bulk_sync, sync_settings
+    from bench.bulk_cases import bulk_sync, sync_settings, warm
     from shared.stores.pools import close_pools
 
     quiet_sync_logs()

@@ -10,17 +10,14 @@ from __future__ import annotations
 import argparse
 import math
 import secrets
-import shutil
 import sys
-import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 from uuid import UUID, uuid4
 
 from bench.load import ClientIds, LoadResult, run_load
-from bench.report import Measurement, progress, run_bench, table, verdict, write_results
+from bench.report import Header, Measurement, Report, create_session_table, create_session_verdict, run_bench
 from bench.roundtrips import RoundTripReport, measure_round_trips
-from bench.rtt_proxy import RttProxy
 from bench.stack import (
     BASELINE,
     CREATE_SESSION,
@@ -28,12 +25,13 @@ from bench.stack import (
     FunctionServer,
     Implementation,
     add_clients,
-    drop_projects,
     fresh_projects,
     function_server,
     functions_env,
+    log_dir,
     postgres_version,
-    start_postgres,
+    progress,
+    rtt_proxied,
 )
 from devtools.localdb import LocalProjects, register_therapists
 from devtools.tokens import sign_access_token
@@ -58,7 +56,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         help="route the load runs through proxies adding this round trip time to every database round trip "
         "(default 0: direct connections)",
     )
-    parser.add_argument("--no-write", action="store_true", help="do not write bench/results/create_session.md")
+    parser.add_argument("--no-write", action="store_true", help="do not write the results into bench/README.md")
     parser.add_argument("--keep-logs", type=Path, help="keep the servers' logs in this directory")
     args = parser.parse_args(argv)
     if args.callers < 1 or not 0 < args.seconds <= 120 or not 0 <= args.warmup <= 60 or not 1 <= args.rounds <= 5:
@@ -74,15 +72,8 @@ class _Bench:
     def __init__(self, args: argparse.Namespace, stack: ExitStack) -> None:
         self.args = args
         self.stack = stack
-        if args.keep_logs:
-            args.keep_logs.mkdir(parents=True, exist_ok=True)
-            self.log_dir: Path = args.keep_logs
-        else:
-            self.log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))
-            stack.callback(shutil.rmtree, self.log_dir, ignore_errors=True)
-        self.server_url = start_postgres()
-        self.projects: LocalProjects = fresh_projects(self.server_url)
-        stack.callback(drop_projects, self.projects)
+        self.log_dir = log_dir(args.keep_logs, stack)
+        self.projects: LocalProjects = fresh_projects(stack)
         self.therapist = uuid4()
         register_therapists(self.projects.project_a_url, [self.therapist])
         secret = secrets.token_urlsafe(48)
@@ -105,12 +96,9 @@ class _Bench:
 
     def load_server(self, implementation: Implementation) -> FunctionServer:
         """A server for the load runs, direct to the databases or through proxies adding --db-rtt-ms."""
-        env = dict(self.env)
-        if self.args.db_rtt_ms:
-            delay = self.args.db_rtt_ms / 1000
-            proxy_a = self.stack.enter_context(RttProxy(self.projects.project_a_functions_url, delay_seconds=delay))
-            proxy_b = self.stack.enter_context(RttProxy(self.projects.project_b_functions_url, delay_seconds=delay))
-            env.update(PROJECT_A_DB_URL=proxy_a.url(), PROJECT_B_DB_URL=proxy_b.url())
+        direct = (self.projects.project_a_functions_url, self.projects.project_b_functions_url)
+        url_a, url_b = rtt_proxied(self.stack, direct, self.args.db_rtt_ms)
+        env = {**self.env, "PROJECT_A_DB_URL": url_a, "PROJECT_B_DB_URL": url_b}
         return self.stack.enter_context(function_server(implementation, env, self.log_dir, label="load"))
 
     def load(self, server: FunctionServer, client_ids: ClientIds) -> LoadResult:
@@ -133,7 +121,7 @@ def _measure(args: argparse.Namespace) -> tuple[dict[str, Measurement], str]:
     with ExitStack() as stack:
         progress("starting Postgres and seeding the bench_ databases")
         bench = _Bench(args, stack)
-        postgres = postgres_version(bench.server_url)
+        postgres = postgres_version(bench.projects.server_url)
         round_trips = {}
         for implementation in IMPLEMENTATIONS:
             progress(f"counting round trips: {implementation.title}")
@@ -161,25 +149,25 @@ def _measure(args: argparse.Namespace) -> tuple[dict[str, Measurement], str]:
     return measured, postgres
 
 
-def run(args: argparse.Namespace) -> str:
+def _settings(args: argparse.Namespace) -> str:
+    network = f"{args.db_rtt_ms:g} ms added per database round trip" if args.db_rtt_ms else "direct connections"
+    return (
+        f"functions-framework (gunicorn gthread), {SERVER_ENV['WORKERS']} worker with "
+        f"{SERVER_ENV['THREADS']} threads, DB pool max {SERVER_ENV['DB_POOL_MAX_SIZE']} per project, same for both;"
+        f" {args.callers} keep-alive callers; per case {args.rounds} alternating runs of {args.warmup:g} s warm-up "
+        f"+ {args.seconds:g} s measured; load runs over {network}"
+    )
+
+
+def measure(args: argparse.Namespace) -> Report:
     measured, postgres = _measure(args)
     baseline, ours = measured[BASELINE.key], measured[CREATE_SESSION.key]
-    body = table(baseline, ours, args.callers) + "\n\n" + verdict(baseline, ours) + "\n"
-    if not args.no_write:
-        network = f"{args.db_rtt_ms:g} ms added per database round trip" if args.db_rtt_ms else "direct connections"
-        settings = (
-            f"functions-framework (gunicorn gthread), {SERVER_ENV['WORKERS']} worker with "
-            f"{SERVER_ENV['THREADS']} threads, DB pool max {SERVER_ENV['DB_POOL_MAX_SIZE']} per project, same for both;"
-            f" {args.callers} keep-alive callers; per case {args.rounds} alternating runs of {args.warmup:g} s warm-up "
-            f"+ {args.seconds:g} s measured; load runs over {network}"
-        )
-        path = write_results(body, postgres=postgres, settings=settings)
-        progress(f"written to {path}")
-    return body
+    body = create_session_table(baseline, ours, args.callers) + "\n\n" + create_session_verdict(baseline, ours) + "\n"
+    return Report(Header(postgres, _settings(args)), body)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_bench(_arguments, run, argv)
+    return run_bench("create_session", _arguments, measure, argv)
 
 
 if __name__ == "__main__":

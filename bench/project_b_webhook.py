@@ -16,35 +16,31 @@ from __future__ import annotations
 import argparse
 import math
 import secrets
-import shutil
 import sys
-import tempfile
 from collections import deque
 from contextlib import ExitStack
 from pathlib import Path
 from uuid import uuid4
 
-import psycopg
-
 from bench.load import LoadResult
-from bench.report import progress, run_bench
+from bench.report import Header, Report, WebhookMeasurement, run_bench, webhook_table, webhook_verdict
 from bench.stack import (
     CREATE_SESSION,
     PROJECT_B_WEBHOOK,
     SERVER_ENV,
     FunctionServer,
     add_clients,
-    drop_projects,
     fresh_projects,
     function_server,
     functions_env,
+    log_dir,
     postgres_version,
-    start_postgres,
+    progress,
+    vacuum_analyze,
 )
 from bench.webhook_bookings import measure_bookings
 from bench.webhook_events import insert_events, run_senders, update_events
 from bench.webhook_propagation import live_webhook, measure_propagation, sync_burst
-from bench.webhook_report import WebhookMeasurement, table, verdict, write_results
 from devtools.localdb import LocalProjects, register_therapists
 from devtools.tokens import sign_access_token
 
@@ -68,7 +64,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--writes", type=int, default=200, help="timed writes through the trigger (default 200)")
     parser.add_argument("--deadline", type=float, default=5.0, help="seconds a write may take to arrive (default 5)")
     parser.add_argument("--bookings", type=int, default=200, help="timed bookings per case (default 200)")
-    parser.add_argument("--no-write", action="store_true", help="do not write bench/results/project_b_webhook.md")
+    parser.add_argument("--no-write", action="store_true", help="do not write the results into bench/README.md")
     parser.add_argument("--keep-logs", type=Path, help="keep the servers' and the relay's logs in this directory")
     args = parser.parse_args(argv)
     if not 1 <= args.senders <= 64 or not 0 < args.seconds <= 60 or not 0 <= args.warmup <= 30:
@@ -78,20 +74,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _log_dir(args: argparse.Namespace, stack: ExitStack) -> Path:
-    if args.keep_logs:
-        args.keep_logs.mkdir(parents=True, exist_ok=True)
-        return Path(args.keep_logs)
-    log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))
-    stack.callback(shutil.rmtree, log_dir, ignore_errors=True)
-    return log_dir
-
-
 def _vacuum(projects: LocalProjects) -> None:
-    """After the bulk seeding: fresh statistics, and no autovacuum of it in the middle of a measurement."""
-    for url in (projects.project_a_url, projects.project_b_url):
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("vacuum analyze")
+    vacuum_analyze(projects.project_a_url, projects.project_b_url)
 
 
 def _event_loads(
@@ -116,11 +100,9 @@ def _event_loads(
 def _measure(args: argparse.Namespace) -> tuple[WebhookMeasurement, str]:
     with ExitStack() as stack:
         progress("starting Postgres and seeding the bench_ databases")
-        log_dir = _log_dir(args, stack)
-        server_url = start_postgres()
-        projects = fresh_projects(server_url)
-        stack.callback(drop_projects, projects)
-        postgres = postgres_version(server_url)
+        logs = log_dir(args.keep_logs, stack)
+        projects = fresh_projects(stack)
+        postgres = postgres_version(projects.server_url)
         therapist, jwt_secret, webhook_secret = uuid4(), secrets.token_urlsafe(48), secrets.token_urlsafe(32)
         register_therapists(projects.project_a_url, [therapist])
         env = {
@@ -135,14 +117,14 @@ def _measure(args: argparse.Namespace) -> tuple[WebhookMeasurement, str]:
         in_both = add_clients(projects, args.writes, synced_to=therapist)
         only_in_b = add_clients(projects, args.bookings + BOOKING_WARMUP)
         _vacuum(projects)
-        webhook = stack.enter_context(function_server(PROJECT_B_WEBHOOK, env, log_dir))
+        webhook = stack.enter_context(function_server(PROJECT_B_WEBHOOK, env, logs))
 
         updates, inserts = _event_loads(args, projects, webhook, webhook_secret, updates_pending)
 
         _vacuum(projects)
         progress(f"webhook installed, relay running: {args.writes} timed writes in Project B")
         url = f"http://127.0.0.1:{webhook.port}/"
-        with live_webhook(projects, url, webhook_secret, log_dir / "relay.log") as live:
+        with live_webhook(projects, url, webhook_secret, logs / "relay.log") as live:
             propagation = measure_propagation(
                 projects,
                 in_both,
@@ -159,7 +141,7 @@ def _measure(args: argparse.Namespace) -> tuple[WebhookMeasurement, str]:
             relay_deliveries, relay_alive = dict(live.relay_statuses()), live.thread.is_alive()
 
         progress(f"create_session: {args.bookings} bookings per case, on-demand sync vs synced by the webhook")
-        booking_server = stack.enter_context(function_server(CREATE_SESSION, env, log_dir))
+        booking_server = stack.enter_context(function_server(CREATE_SESSION, env, logs))
         token = sign_access_token(jwt_secret, therapist, expires_in=3600)
         bookings = measure_bookings(booking_server, token, only_in_b, burst.ids, warmup=BOOKING_WARMUP)
     measurement = WebhookMeasurement(
@@ -189,17 +171,14 @@ def _settings(args: argparse.Namespace) -> str:
     )
 
 
-def run(args: argparse.Namespace) -> str:
+def measure(args: argparse.Namespace) -> Report:
     measurement, postgres = _measure(args)
-    body = table(measurement) + "\n\n" + verdict(measurement) + "\n"
-    if not args.no_write:
-        path = write_results(body, postgres=postgres, settings=_settings(args))
-        progress(f"written to {path}")
-    return body
+    body = webhook_table(measurement) + "\n\n" + webhook_verdict(measurement) + "\n"
+    return Report(Header(postgres, _settings(args)), body)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_bench(_arguments, run, argv)
+    return run_bench("project_b_webhook", _arguments, measure, argv)
 
 
 if __name__ == "__main__":

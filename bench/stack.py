@@ -1,4 +1,5 @@
-"""The benchmark's stack: a Postgres with fresh bench_ databases, seeded clients, and function servers."""
+"""The benchmarks' stack: a Postgres with fresh databases, seeded clients, proxies adding a round trip time, and
+function servers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
@@ -23,6 +25,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
 from bench.baseline_design_doc import INSERT_CLIENT, client_from_source, client_params
+from bench.rtt_proxy import RttProxy
 from devtools.localdb import LocalProjects, prepare_projects, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +53,12 @@ PROJECT_B_WEBHOOK = Implementation(
 )
 
 
-def start_postgres() -> str:
+def progress(message: str) -> None:
+    """A line on stderr of what the benchmark is doing (stdout has its tables)."""
+    print(f".. {message}", file=sys.stderr, flush=True)
+
+
+def _start_postgres() -> str:
     """TEST_DATABASE_URL, or an embedded Postgres in a temporary directory removed after it stops."""
     if os.environ.get("TEST_DATABASE_URL"):
         return start_server()
@@ -60,16 +68,43 @@ def start_postgres() -> str:
     return start_server(data_dir)
 
 
-def fresh_projects(server_url: str, *, prefix: str = "bench_") -> LocalProjects:
-    return prepare_projects(server_url, prefix=prefix, recreate=True)
+def fresh_projects(stack: ExitStack, *, prefix: str = "bench_") -> LocalProjects:
+    """Postgres started, both projects' databases created afresh (named `prefix`...), dropped when `stack` closes
+    (they would otherwise stay on a TEST_DATABASE_URL server)."""
+    projects = prepare_projects(_start_postgres(), prefix=prefix, recreate=True)
+    stack.callback(_drop_projects, projects)
+    return projects
 
 
-def drop_projects(projects: LocalProjects) -> None:
-    """Drop the bench_ databases (they would otherwise stay on a TEST_DATABASE_URL server)."""
+def _drop_projects(projects: LocalProjects) -> None:
     with psycopg.connect(projects.server_url, autocommit=True) as conn:
         for url in (projects.project_a_url, projects.project_b_url):
-            name = conninfo_to_dict(url)["dbname"]
+            name = str(conninfo_to_dict(url)["dbname"])
             conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+def log_dir(keep_logs: Path | None, stack: ExitStack) -> Path:
+    """`keep_logs` (created), or a temporary directory removed when `stack` closes."""
+    if keep_logs:
+        keep_logs.mkdir(parents=True, exist_ok=True)
+        return keep_logs
+    directory = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+    stack.callback(shutil.rmtree, directory, ignore_errors=True)
+    return directory
+
+
+def rtt_proxied(stack: ExitStack, urls: Sequence[str], db_rtt_ms: float) -> list[str]:
+    """`urls` as they are (0 ms), or through proxies adding `db_rtt_ms` per round trip, closed with `stack`."""
+    if not db_rtt_ms:
+        return list(urls)
+    return [stack.enter_context(RttProxy(url, delay_seconds=db_rtt_ms / 1000)).url() for url in urls]
+
+
+def vacuum_analyze(*urls: str) -> None:
+    """Fresh statistics after a bulk seeding, and no autovacuum of it in the middle of a measurement."""
+    for url in urls:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("vacuum analyze")
 
 
 def functions_env(projects: LocalProjects) -> dict[str, str]:
@@ -82,7 +117,8 @@ def functions_env(projects: LocalProjects) -> dict[str, str]:
 
 def postgres_version(server_url: str) -> str:
     with psycopg.connect(server_url) as conn:
-        return str(conn.execute("show server_version").fetchone()[0])
+        row = conn.execute("show server_version").fetchone()
+    return str(row[0]) if row else "?"
 
 
 _NEW_PROJECT_B_CLIENTS = """
@@ -198,3 +234,100 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=5)
+
+
+# The backfill's stack: 100,000 Project B clients seeded set-based, Project A emptied between runs; no function
+# server (BulkSync runs in this process, over the functions' own login).
+
+BULK_PREFIX = "bench_bulk_"
+
+# Profiles written over the past weeks (one every 20 s, the newest an hour ago), as an existing Project B's are:
+# a reconcile then finds what changed since its watermark, not the seeding. The version trigger is off while
+# seeding (session_replication_role = replica) so the rows keep these times; ids are random, emails unique.
+_SEED = """
+with ids as materialized (
+  select gen_random_uuid() as id, n from generate_series(1, %(count)s) as n
+), users as (
+  insert into auth.users (id, email)
+  select id, 'bench-' || id || '@example.com' from ids
+  returning id
+)
+insert into public.profiles (id, name, age, gender_identity, avatar_url, created_at, updated_at)
+select i.id, 'Bench Client ' || i.n, 18 + i.n %% 60, (array['female', 'male', 'non-binary'])[1 + i.n %% 3],
+       case when i.n %% 2 = 0 then 'https://example.com/avatars/' || i.n || '.png' end,
+       t.at, t.at
+  from ids i
+  cross join lateral (select now() - interval '1 hour' - i.n * interval '20 seconds' as at) t
+"""
+
+# A plain, logged table with a primary key, like clients, for the COPY reference.
+COPY_TARGET = "bench_copy_target"
+_COPY_TARGET_DDL = f"""
+create table if not exists public.{COPY_TARGET} (
+  id uuid primary key,
+  name text,
+  email text,
+  age integer,
+  gender_identity text,
+  avatar_url text,
+  updated_at timestamptz
+)
+"""
+
+# Project A as the backfill finds it: no clients (sessions go with them: cascade), no conflicts, no watermark.
+_EMPTY_PROJECT_A = "truncate public.clients, private.sync_conflicts, private.sync_state cascade"
+
+
+def seed_project_b(projects: LocalProjects, count: int) -> None:
+    """`count` Project B clients (auth.users and profiles) in one statement, then vacuum analyze."""
+    with psycopg.connect(projects.project_b_url) as conn:
+        conn.execute("set local session_replication_role = replica")
+        conn.execute(_SEED, {"count": count})
+    vacuum_analyze(projects.project_b_url)
+    with psycopg.connect(projects.project_a_url, autocommit=True) as conn:
+        conn.execute(_COPY_TARGET_DDL)
+
+
+def empty_project_a(projects: LocalProjects) -> None:
+    """No clients in Project A (nor COPY rows), and a checkpoint so that no run pays for another's writes."""
+    with psycopg.connect(projects.project_a_url, autocommit=True) as conn:
+        conn.execute(_EMPTY_PROJECT_A)
+        conn.execute(sql.SQL("truncate public.{}").format(sql.Identifier(COPY_TARGET)))
+        conn.execute("checkpoint")
+
+
+def settle_project_a(projects: LocalProjects) -> None:
+    """Project A's clients vacuumed and analyzed, as autovacuum leaves them a while after a backfill."""
+    with psycopg.connect(projects.project_a_url, autocommit=True) as conn:
+        conn.execute("vacuum analyze public.clients")
+        conn.execute("checkpoint")
+
+
+def count_rows(url: str, table: str) -> int:
+    schema, _, name = table.rpartition(".")
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            sql.SQL("select count(*) from {}").format(sql.Identifier(schema or "public", name))
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True)
+class Urls:
+    """Where the measured code connects: the functions' login (BulkSync, the design document's way) and the
+    administrator (the COPY), direct or through proxies that add a round trip time."""
+
+    functions_a: str
+    functions_b: str
+    admin_a: str
+    admin_b: str
+
+
+def measured_urls(projects: LocalProjects, stack: ExitStack, db_rtt_ms: float) -> Urls:
+    direct = (
+        projects.project_a_functions_url,
+        projects.project_b_functions_url,
+        projects.project_a_url,
+        projects.project_b_url,
+    )
+    return Urls(*rtt_proxied(stack, direct, db_rtt_ms))
