@@ -5,7 +5,7 @@ starting from an empty Project A:
 
 1. the physical reference: a raw COPY of the rows (profile and email) out of Project B's database, streamed into a
    logged table with a primary key in Project A's;
-2. BulkSync's backfill as sync_client's jobs and the CLI run it (backfill_pages: pages of 1,000, and of 5,000,
+2. The backfill as sync_client's jobs and the CLI run it (backfill_pages: pages of 1,000, and of 5,000,
    the next page read while one is written), alternating with the COPY, each run a few times, the median
    reported, with the time spent in Project B's query and in Project A's statement; beside it, the same pages
    one after the other (nothing read ahead), and the floor of any set-based write: the same pages written by a

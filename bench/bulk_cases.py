@@ -1,5 +1,5 @@
-"""The measured cases of the backfill benchmark, one run each: BulkSync's backfill, the COPY reference, the
-design document's way, and reconcile. Each answers how many rows it moved and how long it took, BulkSync's
+"""The measured cases of the backfill benchmark, one run each: The backfill, the COPY reference, the
+design document's way, and reconcile. Each answers how many rows it moved and how long it took, the sync's
 statements timed per project."""
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from psycopg.types.json import Jsonb
 
 from bench.stack import COPY_TARGET, Urls, count_rows
 from devtools.localdb import LocalProjects
-from shared.bulk import BulkSync, PageResult
+from shared.backfill import BackfillService
+from shared.bulk import PageDone
 from shared.config import Settings
-from shared.ports import ClientPage, PageApplied, Watermark
+from shared.ports import ClientPage, OutcomeCounts, Watermark
+from shared.reconcile import ReconcileService
 from shared.stores.pools import get_pool, pooled_connection
 from shared.stores.postgres import PostgresProjectA, PostgresProjectB
 
@@ -31,7 +33,7 @@ JOB_BUDGET_SECONDS = 90.0
 
 
 def quiet_sync_logs() -> None:
-    """BulkSync logs a line per page on stdout; the benchmark prints its table there."""
+    """The backfill and reconcile log a line per page on stdout; the benchmark prints its table there."""
     logging.getLogger("client_sync").setLevel(logging.WARNING)
 
 
@@ -61,7 +63,7 @@ class TimedProjectA(PostgresProjectA):
 
     def apply_sync_page(
         self, clients_json: str, absences_json: str, watermark: Watermark | None = None, *, dry_run: bool = False
-    ) -> PageApplied:
+    ) -> OutcomeCounts:
         started = time.perf_counter()
         try:
             return super().apply_sync_page(clients_json, absences_json, watermark, dry_run=dry_run)
@@ -99,26 +101,26 @@ class BareInsertProjectA(TimedProjectA):
 
     def apply_sync_page(
         self, clients_json: str, absences_json: str, watermark: Watermark | None = None, *, dry_run: bool = False
-    ) -> PageApplied:
+    ) -> OutcomeCounts:
         started = time.perf_counter()
         try:
             with pooled_connection(self._pool()) as conn:
                 inserted = conn.execute(_BARE_INSERT, (clients_json,)).rowcount
-            return PageApplied(inserted=inserted)
+            return OutcomeCounts(inserted=inserted)
         finally:
             self.split.project_a += time.perf_counter() - started
 
 
-def bare_insert_sync(settings: Settings, split: Split) -> BulkSync:
-    """BulkSync's pages (the same reads, read ahead the same way) written by the bare INSERT."""
-    return BulkSync(BareInsertProjectA(settings, split), TimedProjectB(settings, split), settings)
+def bare_insert_backfill(settings: Settings, split: Split) -> BackfillService:
+    """The backfill's pages (the same reads, read ahead the same way) written by the bare INSERT."""
+    return BackfillService(BareInsertProjectA(settings, split), TimedProjectB(settings, split), settings)
 
 
-def bulk_sync(settings: Settings, split: Split | None = None) -> BulkSync:
-    """BulkSync over Postgres, as sync_client builds it (shared.wiring), its statements timed into `split`."""
+def backfill_service(settings: Settings, split: Split | None = None) -> BackfillService:
+    """The backfill over Postgres, as sync_client builds it (shared.wiring), its statements timed into `split`."""
     if split is None:
-        return BulkSync(PostgresProjectA(settings), PostgresProjectB(settings), settings)
-    return BulkSync(TimedProjectA(settings, split), TimedProjectB(settings, split), settings)
+        return BackfillService(PostgresProjectA(settings), PostgresProjectB(settings), settings)
+    return BackfillService(TimedProjectA(settings, split), TimedProjectB(settings, split), settings)
 
 
 @dataclass(frozen=True)
@@ -128,23 +130,23 @@ class Run:
     rows: int
     seconds: float
     split: Split = field(default_factory=Split)
-    applied: PageApplied = field(default_factory=PageApplied)
+    applied: OutcomeCounts = field(default_factory=OutcomeCounts)
 
     @property
     def per_second(self) -> float:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-# BulkSync's backfill as the CLI and the sharded jobs run it: backfill_pages of `limit`, each next page read while
+# The backfill as the CLI and the sharded jobs run it: backfill_pages of `limit`, each next page read while
 # the one before is written; `one_by_one`: backfill_page after backfill_page (read, then write), as a caller of
 # the HTTP mode pages; `bare_insert`: the same read-ahead pages written by the bare INSERT (the floor).
 
 
 def backfill(settings: Settings, limit: int, *, one_by_one: bool = False, bare_insert: bool = False) -> Run:
     split = Split()
-    bulk = bare_insert_sync(settings, split) if bare_insert else bulk_sync(settings, split)
+    bulk = bare_insert_backfill(settings, split) if bare_insert else backfill_service(settings, split)
     warm(bulk)
-    total = PageApplied()
+    total = OutcomeCounts()
     started = time.perf_counter()
     for result in _one_by_one(bulk, limit) if one_by_one else bulk.backfill_pages(None, limit):
         total += result.applied
@@ -152,7 +154,7 @@ def backfill(settings: Settings, limit: int, *, one_by_one: bool = False, bare_i
     return Run(total.inserted, seconds, split, total)
 
 
-def _one_by_one(bulk: BulkSync, limit: int) -> Iterator[PageResult]:
+def _one_by_one(bulk: BackfillService, limit: int) -> Iterator[PageDone]:
     cursor: str | None = None
     while True:
         result = bulk.backfill_page(cursor, limit)
@@ -162,7 +164,7 @@ def _one_by_one(bulk: BulkSync, limit: int) -> Iterator[PageResult]:
         cursor = result.next_cursor
 
 
-def warm(bulk: BulkSync) -> None:
+def warm(bulk: BackfillService | ReconcileService) -> None:
     """Open both pools (a connection each, its session set up) outside the measured time."""
     bulk.project_a.reconcile_watermark()
     bulk.project_b.read_clients([])
@@ -255,8 +257,8 @@ def _client_row(profile: dict[str, Any], email: str | None) -> dict[str, Any]:
 # Reconcile: pages from cursor None until None (changes since the watermark, then the open conflicts).
 
 
-def reconcile(bulk: BulkSync, limit: int) -> Run:
-    total, cursor = PageApplied(), None
+def reconcile(bulk: ReconcileService, limit: int) -> Run:
+    total, cursor = OutcomeCounts(), None
     started = time.perf_counter()
     while True:
         result = bulk.reconcile_page(cursor, limit)
@@ -269,7 +271,7 @@ def reconcile(bulk: BulkSync, limit: int) -> Run:
     return Run(rows, seconds, applied=total)
 
 
-def reconcile_bulk(settings: Settings) -> BulkSync:
-    bulk = bulk_sync(settings)
+def reconcile_bulk(settings: Settings) -> ReconcileService:
+    bulk = ReconcileService(PostgresProjectA(settings), PostgresProjectB(settings), settings)
     warm(bulk)
     return bulk

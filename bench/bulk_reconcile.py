@@ -21,8 +21,8 @@ from bench.bulk_cases import Run, reconcile, reconcile_bulk
 from bench.bulk_explain import Plan, explain_function
 from bench.stack import progress
 from devtools.localdb import FUNCTIONS_ROLE, LocalProjects
-from shared.bulk import BulkSync
 from shared.config import Settings
+from shared.reconcile import ReconcileService
 from shared.stores.pools import close_pools
 
 ZERO_ID = UUID(int=0)
@@ -108,9 +108,9 @@ def measure_reconcile(
 
 
 def _observed(
-    projects: LocalProjects, settings: Settings, run: Callable[[BulkSync], Run], *, observe: bool
+    projects: LocalProjects, settings: Settings, run: Callable[[ReconcileService], Run], *, observe: bool
 ) -> tuple[Run, dict[str, TableReads]]:
-    """`run` over a BulkSync with open pools; with `observe`, what each table gave up during it.
+    """`run` over a ReconcileService with open pools; with `observe`, what each table gave up during it.
 
     A backend sends its table statistics when it exits at the latest (an idle one may wait 10 s), so the pools are
     closed, and their backends gone, before each reading; the new pools are opened (one statement each, on

@@ -1,7 +1,7 @@
 """The sharded backfill: shard_ranges(N) jobs on one queue, consumed by 1, 2 or 4 processes side by side.
 
-Each consumer is its own process (multiprocessing, spawn: nothing shared but the queue) with its own BulkSync and
-pools over the same databases, and does what sync_client does with a queued job: BulkSync.run_range until the
+Each consumer is its own process (multiprocessing, spawn: nothing shared but the queue) with its own BackfillService and
+pools over the same databases, and does what sync_client does with a queued job: BackfillService.run_range until the
 job's budget is spent, then the remainder goes back on the queue. The clock runs from the first job queued until
 the queue has no job left; the consumers have started and opened their connections before that.
 """
@@ -17,7 +17,7 @@ from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Barrier
 
 from bench.bulk_cases import Run, quiet_sync_logs
-from shared.bulk import shard_ranges
+from shared.backfill import shard_ranges
 from shared.models import BackfillRange
 
 START_SECONDS = 120.0
@@ -36,12 +36,12 @@ def consume(
     done: multiprocessing.Queue[tuple[int, int, int]],
 ) -> None:
     """A consumer process: jobs until a None; then (clients inserted, jobs run, remainders queued) on `done`."""
-    from bench.bulk_cases import bulk_sync, sync_settings, warm
+    from bench.bulk_cases import backfill_service, sync_settings, warm
     from shared.stores.pools import close_pools
 
     quiet_sync_logs()
     settings = sync_settings(config.project_a_url, config.project_b_url)
-    bulk = bulk_sync(settings)
+    bulk = backfill_service(settings)
     warm(bulk)
     ready.wait(timeout=START_SECONDS)
     inserted = runs = requeued = 0

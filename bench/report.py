@@ -436,10 +436,10 @@ def _backfill_rows(m: BulkMeasurement) -> Iterable[tuple[str, ...]]:
         f"`COPY` of the {m.clients:,} rows, Project B -> a table in Project A (reference)", m.copy, copy_rate
     )
     for limit, runs in sorted(m.pages.items()):
-        yield _run_row(f"Backfill (BulkSync.backfill_pages), pages of {limit:,}", runs, copy_rate)
+        yield _run_row(f"Backfill (BackfillService.backfill_pages), pages of {limit:,}", runs, copy_rate)
     if m.one_by_one:
         case = (
-            "Backfill page after page, nothing read ahead (BulkSync.backfill_page, as a caller of the HTTP mode "
+            "Backfill page after page, nothing read ahead (BackfillService.backfill_page, as a caller of the HTTP mode "
             f"pages), pages of {m.baseline_page:,}"
         )
         yield _run_row(case, m.one_by_one, copy_rate)
@@ -564,7 +564,7 @@ def backfill_body(m: BulkMeasurement) -> str:
         "",
         backfill_verdict(m),
         "",
-        "Where the backfill's time goes (each project's call as BulkSync makes it: pool, round trip and psycopg "
+        "Where the backfill's time goes (each project's call as the backfill makes it: pool, round trip and psycopg "
         "included):",
         "",
         _table(

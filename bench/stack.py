@@ -237,7 +237,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 # The backfill's stack: 100,000 Project B clients seeded set-based, Project A emptied between runs; no function
-# server (BulkSync runs in this process, over the functions' own login).
+# server (the backfill runs in this process, over the functions' own login).
 
 BULK_PREFIX = "bench_bulk_"
 
@@ -314,7 +314,7 @@ def count_rows(url: str, table: str) -> int:
 
 @dataclass(frozen=True)
 class Urls:
-    """Where the measured code connects: the functions' login (BulkSync, the design document's way) and the
+    """Where the measured code connects: the functions' login (the backfill, the design document's way) and the
     administrator (the COPY), direct or through proxies that add a round trip time."""
 
     functions_a: str
