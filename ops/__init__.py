@@ -1,0 +1,1 @@
+"""Operators' tooling: not part of the functions' package."""
