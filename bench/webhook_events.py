@@ -14,7 +14,7 @@ from bench.load import LoadResult, post, run_callers
 from bench.stack import add_clients
 from devtools.localdb import LocalProjects
 
-# What private.client_sync_webhook() sends (migrations/project_b/0004_webhook_secret_in_vault.sql): ids only.
+# What private.client_sync_webhook() sends (db/project_b/supabase/schemas/40_webhook.sql): ids only.
 _UPDATE_EVENTS = """
 with renamed as (
   update public.profiles p set name = p.name || ' (renamed)' where p.id = any(%(ids)s) returning p.id

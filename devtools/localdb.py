@@ -15,10 +15,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from shared.migrations import apply_migrations, load_seed
+from ops.migrate import apply_migrations, load_seed
 
-# The functions' login (migrations/project_*/0004/0005_client_sync_role.sql): acts as service_role and
-# authenticated, nothing more.
+# The functions' login (db/client_sync_role.sql): acts as service_role and authenticated, nothing more.
 FUNCTIONS_ROLE = "client_sync"
 
 
@@ -128,7 +127,7 @@ def prepare_projects(server_url: str, *, prefix: str = "", seed: bool = False, r
     if seed:
         load_seed(project_a, "project_a")
         load_seed(project_b, "project_b")
-    password = functions_login(server_url, project_a)  # after the migrations: they create the role
+    password = functions_login(server_url, project_a)  # after the migrations: their roles file creates it
     return LocalProjects(
         server_url=server_url,
         project_a_url=project_a,

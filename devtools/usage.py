@@ -10,7 +10,7 @@ from devtools.config import ROOT, DevConfig, shown
 from devtools.console import write
 from devtools.services import Service
 
-DEV_THERAPIST_ID = "11111111-1111-4111-8111-111111111111"  # Dr. Rivera in seed/project_a.sql
+DEV_THERAPIST_ID = "11111111-1111-4111-8111-111111111111"  # Dr. Rivera in db/project_a/supabase/seed.sql
 JANE_DOE = "aaaaaaaa-0000-4000-8000-000000000001"  # in both projects, already synced
 BOB_WILSON = "bbbbbbbb-0000-4000-8000-000000000003"  # only in Project B
 

@@ -21,3 +21,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setenv(key, value)
     with mock_aws():
         yield boto3.client("sqs", region_name="eu-west-1")
+
+
+@pytest.fixture(scope="session")
+def schema_databases(projects: Any) -> dict[str, str]:
+    """A database per project built from its schema files (db/<project>/supabase/schemas), with random names."""
+    from ops.sql_surface import build_schema_databases
+    from tests.random_refs import random_suffix
+
+    return dict(build_schema_databases(projects.server_url, f"schemas_{random_suffix()}_"))

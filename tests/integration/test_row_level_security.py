@@ -87,7 +87,7 @@ def test_only_the_service_role_reads_clients_in_project_b(projects: Any, db: Dat
 
 
 def test_migrations_apply_once(projects: Any) -> None:
-    from shared.migrations import apply_migrations
+    from ops.migrate import apply_migrations
 
     assert apply_migrations(projects.project_a_url, "project_a", local=True) == []
     assert apply_migrations(projects.project_b_url, "project_b", local=True) == []

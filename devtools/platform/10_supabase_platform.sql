@@ -1,17 +1,22 @@
--- What hosted Supabase already provides and a bare Postgres lacks.
--- Applied only to local and test databases, never to a Supabase project.
+-- What hosted Supabase already provides and a bare Postgres lacks. Local only: `ops.migrate` applies
+-- devtools/platform/*.sql to local and test databases (local=True), before every migration run, never to a
+-- Supabase project. Every statement here may run again.
 
 do $$
+declare
+  r record;
 begin
-  if not exists (select 1 from pg_roles where rolname = 'anon') then
-    create role anon nologin noinherit;
-  end if;
-  if not exists (select 1 from pg_roles where rolname = 'authenticated') then
-    create role authenticated nologin noinherit;
-  end if;
-  if not exists (select 1 from pg_roles where rolname = 'service_role') then
-    create role service_role nologin noinherit bypassrls;
-  end if;
+  for r in select * from (values ('anon', 'nologin noinherit'), ('authenticated', 'nologin noinherit'),
+                                 ('service_role', 'nologin noinherit bypassrls')) as api (name, options)
+  loop
+    if not exists (select 1 from pg_roles where rolname = r.name) then
+      begin
+        execute format('create role %I %s', r.name, r.options);
+      exception when duplicate_object or unique_violation then
+        null;  -- another database of this server created it at the same moment
+      end;
+    end if;
+  end loop;
 end
 $$;
 

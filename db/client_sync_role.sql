@@ -3,10 +3,14 @@
 -- which needs the session user to be a member), and nothing more: no superuser, no owner of anything, no
 -- DDL. NOINHERIT: the login itself has no privileges until it sets one of the two roles.
 --
--- Created without a password; set one as an administrator (see the README, Deployment):
+-- Written once for both projects: db/project_a/supabase/roles.sql and db/project_b/supabase/roles.sql are
+-- links to this file, the Supabase CLI's custom roles file. `supabase db push --include-roles` runs it before
+-- the migrations (and `supabase db reset`/`start` when they set up a database), as `python -m ops.migrate`
+-- does; it is not a migration, and nothing records it: it only creates what is missing and takes away what
+-- does not belong, so it may run again, in several databases of one server, even at the same time.
+--
+-- Created without a password; set one as an administrator (docs/deployment.md):
 --   alter role client_sync with password '...';
--- Roles are cluster-wide: the same file is in migrations/project_a and migrations/project_b, and it only
--- creates what is missing, so it may run in several databases of one server, even at the same time.
 
 do $$
 declare

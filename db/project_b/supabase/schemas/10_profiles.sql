@@ -1,4 +1,5 @@
--- Project B: client profiles; the email lives in auth.users.
+-- Project B: client profiles; the email lives in auth.users. Project B's own table: created only where the
+-- project does not have it yet, and likewise its policies.
 
 create table if not exists public.profiles (
   id uuid primary key references auth.users (id) on delete cascade,
@@ -12,7 +13,6 @@ create table if not exists public.profiles (
 
 alter table public.profiles enable row level security;
 
--- Project B's own policies; created only where the project does not have them yet.
 do $$
 begin
   if not exists (select 1 from pg_policies where schemaname = 'public' and tablename = 'profiles'
@@ -28,30 +28,7 @@ begin
 end
 $$;
 
--- Profile and email in one query, for the sync. The service role only.
--- updated_at is the later of the two rows, so an email change counts as a newer state.
-create function public.client_source(p_id uuid)
-returns table (
-  id uuid,
-  name text,
-  email text,
-  age integer,
-  gender_identity text,
-  avatar_url text,
-  created_at timestamptz,
-  updated_at timestamptz
-)
-language sql
-stable
-security definer
-set search_path = ''
-as $$
-  select p.id, p.name, u.email, p.age, p.gender_identity, p.avatar_url, p.created_at,
-         greatest(p.updated_at, u.updated_at)
-    from public.profiles p
-    join auth.users u on u.id = p.id
-   where p.id = p_id
-$$;
-
-revoke all on function public.client_source(uuid) from public, anon, authenticated;
-grant execute on function public.client_source(uuid) to service_role;
+-- The API roles lose TRUNCATE, TRIGGER and REFERENCES, which Supabase's default privileges grant: TRUNCATE
+-- empties the table past row level security (and past the deletion records and the webhook, which are row
+-- triggers), and a trigger a user attaches runs its code as whoever writes the table next.
+revoke truncate, trigger, references on public.profiles from anon, authenticated;

@@ -1,12 +1,12 @@
--- The database webhook sends ids only, and its secret lives in Supabase Vault.
+-- Project B: the database webhook that tells project_b_webhook about every change of a client. It sends ids
+-- only, and its secret lives in Supabase Vault.
 --
 -- A dashboard-made webhook (supabase_functions.http_request) posts whole rows: on auth.users that is the
 -- password hash, token hashes, phone and metadata, and pg_net keeps each request until it is sent. Its
 -- headers, the bearer secret included, sit in the trigger's arguments, which every role reads in
 -- pg_trigger. This trigger function posts {"type", "table", "schema", "record": {"id"}, "old_record":
 -- {"id"}} and reads the secret from vault.decrypted_secrets; its arguments are the URL and the timeout.
-
-create or replace function private.client_sync_webhook() returns trigger
+create function private.client_sync_webhook() returns trigger
 language plpgsql
 security definer
 set search_path = ''
@@ -42,7 +42,7 @@ revoke all on function private.client_sync_webhook() from public;
 -- Installs (or points elsewhere) the database webhook and keeps its secret in Vault. Run it once per
 -- environment, as an administrator:
 --   select private.install_client_sync_webhook('https://.../webhooks/project-b', '<PROJECT_B_WEBHOOK_SECRET>');
-create or replace function private.install_client_sync_webhook(
+create function private.install_client_sync_webhook(
   p_url text,
   p_secret text,
   p_timeout_ms integer default 5000
@@ -78,24 +78,22 @@ begin
 end;
 $$;
 
+comment on function private.install_client_sync_webhook(text, text, integer) is
+  'Installs the database webhook (or points it elsewhere) on profiles and on email changes of auth.users, and keeps its secret in Vault. Run once per environment, by an administrator.';
+
 revoke all on function private.install_client_sync_webhook(text, text, integer) from public;
 
--- A webhook installed by the earlier version (secret in its arguments) is installed again the new way.
-do $$
-declare
-  v_args text[];
+create function private.uninstall_client_sync_webhook() returns void
+language plpgsql
+set search_path = ''
+as $$
 begin
-  select string_to_array(encode(t.tgargs, 'escape'), '\000') into v_args
-    from pg_trigger t
-    join pg_proc p on p.oid = t.tgfoid
-   where t.tgrelid = 'public.profiles'::regclass and t.tgname = 'client_sync_webhook'
-     and p.proname = 'http_request';
-  if v_args is not null then
-    perform private.install_client_sync_webhook(
-      replace(v_args[1], '\\', '\'),
-      substr(replace(v_args[3], '\\', '\')::jsonb ->> 'Authorization', length('Bearer ') + 1),
-      coalesce(nullif(v_args[5], '')::integer, 5000)
-    );
-  end if;
-end
+  drop trigger if exists client_sync_webhook on public.profiles;
+  drop trigger if exists client_sync_webhook on auth.users;
+end;
 $$;
+
+comment on function private.uninstall_client_sync_webhook() is
+  'Removes the database webhook''s triggers.';
+
+revoke all on function private.uninstall_client_sync_webhook() from public;

@@ -1,0 +1,205 @@
+-- Project A: writing Project B's clients. Project B's clients arrive as Project B states them ({id, profile,
+-- updated_at}, what its client_states and client_page answer) and are mapped here, in SQL, so a page passes
+-- through the functions as one JSON text.
+
+-- The mapping of the design document, the one place that names Project A's synced columns:
+-- name -> full_name ('Unnamed client' when blank), email, a note of what Project B knew, and every other
+-- field of the profile as source_attributes.
+create function private.synced_columns(p_profile jsonb, p_updated_at timestamptz)
+returns table (full_name text, email text, notes text, source_attributes jsonb, source_updated_at timestamptz)
+language sql
+immutable
+-- No `set search_path`: that would keep the planner from inlining it into the upsert (it names no table, and
+-- pg_catalog's operators and functions come first whatever the path).
+as $$
+  select coalesce(nullif(btrim(p_profile ->> 'name'), ''), 'Unnamed client'),
+         nullif(btrim(p_profile ->> 'email'), ''),
+         'Synced from Project B.' || coalesce(' ' || nullif(concat_ws(', ',
+           'Age: ' || (p_profile ->> 'age'),
+           'Gender: ' || nullif(p_profile ->> 'gender_identity', '')), ''), ''),
+         p_profile - 'name' - 'email',
+         p_updated_at
+$$;
+
+revoke all on function private.synced_columns(jsonb, timestamptz) from public;
+grant execute on function private.synced_columns(jsonb, timestamptz) to service_role;
+
+-- Writes Project B's states of clients: `p_clients` is a JSON array of {id, profile, updated_at}. One answer
+-- row per distinct id: inserted | updated | unchanged | conflict, with the conflict's kind (email | id) and,
+-- for an email, the client holding it. Synced columns follow Project B; notes (after the insert), phone,
+-- date_of_birth and therapist_id are Project A's and never touched (therapist_id is set on insert only,
+-- when a booking copies the client). An older or equal state writes nothing; a newer one is written even
+-- with the same content, so that the stored version moves with it. A row Project A created itself
+-- (synced_from is null) is never written: conflict of kind id. An email another client holds is never
+-- taken: conflict of kind email. A concurrent insert of that email still raises unique_violation
+-- (clients_email_unique); the caller retries and then sees the holder here. Conflicts are recorded in
+-- private.sync_conflicts, and a client written again resolves its open conflict (remember_outcomes).
+create function public.upsert_synced_clients(p_clients jsonb, p_therapist_id uuid default null)
+returns table (client_id uuid, outcome text, conflict text, other_client_id uuid)
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  v_ids uuid[];
+  v_outcomes text[];
+  v_kinds text[];
+  v_others uuid[];
+  v_native uuid[] := '{}';
+begin
+  with incoming as (
+    select distinct on (s.id) s.id, m.*
+      from jsonb_to_recordset(p_clients) as s (id uuid, profile jsonb, updated_at timestamptz)
+      cross join lateral private.synced_columns(s.profile, s.updated_at) as m
+     order by s.id, s.updated_at desc nulls last
+  ), ranked as (  -- two incoming clients with one email: the first in id order takes it
+    select i.*, case when i.email is not null then
+             nullif(first_value(i.id) over (partition by lower(i.email) order by i.id), i.id) end as earlier
+      from incoming i
+  ), checked as (
+    select r.*,
+           case when holder.id is not null or r.earlier is not null then 'email' end as kind,
+           coalesce(holder.id, r.earlier) as other
+      from ranked r
+      left join lateral (
+        select c.id from public.clients c
+         where r.email is not null and c.email is not null and lower(c.email) = lower(r.email) and c.id <> r.id
+         limit 1
+      ) holder on true
+  ), written as (
+    insert into public.clients as c
+      (id, full_name, email, notes, therapist_id, status, synced_from,
+       source_attributes, source_updated_at, last_synced_at)
+    select k.id, k.full_name, k.email, k.notes, p_therapist_id, 'active', 'project_b',
+           k.source_attributes, k.source_updated_at, now()
+      from checked k
+     where k.kind is null
+    on conflict (id) do update set
+      full_name = excluded.full_name,
+      email = excluded.email,
+      source_attributes = excluded.source_attributes,
+      source_updated_at = excluded.source_updated_at,
+      last_synced_at = excluded.last_synced_at,
+      status = 'active',
+      updated_at = now()
+    where c.synced_from = 'project_b'  -- a row Project A created itself is never written
+      and (c.source_updated_at is null or c.source_updated_at < excluded.source_updated_at)
+    returning c.id, case when c.xmax = 0 then 'inserted' else 'updated' end as result
+  )
+  -- One aggregation pass: the four arrays are in the same (unspecified) order, which is all unnest needs.
+  select array_agg(k.id),
+         array_agg(case when k.kind is not null then 'conflict' else coalesce(w.result, 'unchanged') end),
+         array_agg(k.kind),
+         array_agg(k.other)
+    into v_ids, v_outcomes, v_kinds, v_others
+    from checked k
+    left join written w on w.id = k.id;
+
+  -- The upsert's guard skipped a row Project A created itself (one committed while this ran included: this
+  -- new statement sees it): a conflict of kind id. Only an unchanged row can be one.
+  if 'unchanged' = any(v_outcomes) then
+    select coalesce(array_agg(n.id), '{}') into v_native
+      from unnest(v_ids, v_outcomes) as u (id, outcome)
+      join public.clients n on n.id = u.id and n.synced_from is null
+     where u.outcome = 'unchanged';
+  end if;
+
+  return query
+    select u.id,
+           case when u.id = any(v_native) then 'conflict' else u.outcome end,
+           case when u.id = any(v_native) then 'id' else u.kind end,
+           u.other
+      from unnest(v_ids, v_outcomes, v_kinds, v_others) as u (id, outcome, kind, other)
+     order by u.id;
+
+  perform private.remember_outcomes(v_ids, v_outcomes, v_kinds, v_others, v_native);
+end;
+$$;
+
+comment on function public.upsert_synced_clients(jsonb, uuid) is
+  'Writes Project B''s states of clients ([{id, profile, updated_at}]): only a newer state, never a client Project A created itself, never an email another client holds; records and resolves conflicts. One row per id: inserted, updated, unchanged or conflict (kind email or id).';
+
+revoke all on function public.upsert_synced_clients(jsonb, uuid) from public, anon, authenticated;
+grant execute on function public.upsert_synced_clients(jsonb, uuid) to service_role;
+
+-- Archives clients Project B no longer has: `p_absences` is a JSON array of {id, deleted_at} (the deletion
+-- Project B recorded) or {id, absent_since} (when a read found no profile and no deletion is recorded).
+-- Only synced, active clients whose stored state is older than the absence; never deleted, so their
+-- sessions stay. A recorded deletion becomes the stored version, so that a state read before the deletion
+-- and written after the archive cannot bring the client back; a profile that really returns is newer.
+-- One answer row per id: archived or unchanged. Resolves the open conflicts of the absent clients.
+create function public.archive_synced_clients(p_absences jsonb)
+returns table (client_id uuid, outcome text)
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+begin
+  return query
+  with absent as (
+    select distinct on (a.id) a.id, a.deleted_at, coalesce(a.deleted_at, a.absent_since) as absent_since
+      from jsonb_to_recordset(p_absences) as a (id uuid, deleted_at timestamptz, absent_since timestamptz)
+     order by a.id, coalesce(a.deleted_at, a.absent_since) desc
+  ), archived as (
+    update public.clients c
+       set status = 'archived', source_updated_at = coalesce(a.deleted_at, c.source_updated_at),
+           last_synced_at = now(), updated_at = now()
+      from absent a
+     where c.id = a.id and c.synced_from = 'project_b' and c.status = 'active'
+       and (c.source_updated_at is null or c.source_updated_at < a.absent_since)
+    returning c.id
+  )
+  select a.id, case when exists (select 1 from archived x where x.id = a.id) then 'archived' else 'unchanged' end
+    from absent a
+   order by a.id;
+  perform private.resolve_conflicts(array(select a.id from jsonb_to_recordset(p_absences) as a (id uuid)));
+end;
+$$;
+
+comment on function public.archive_synced_clients(jsonb) is
+  'Archives the synced clients Project B no longer has ([{id, deleted_at or absent_since}]) whose stored state is older than the absence; never deletes them. One row per id: archived or unchanged.';
+
+revoke all on function public.archive_synced_clients(jsonb) from public, anon, authenticated;
+grant execute on function public.archive_synced_clients(jsonb) to service_role;
+
+-- sync_client's one client for a therapist, in one statement: checks the therapist, writes Project B's state
+-- (`p_client`, or archives for `p_absence`), claims the client if nobody has (as a booking would), and answers
+-- not_found, like create_session, when it is not (or no longer) the therapist's.
+create function public.sync_client_as(p_claims jsonb, p_client_id uuid, p_client jsonb, p_absence jsonb)
+returns jsonb
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  v_uid uuid;
+  v_sync jsonb;
+  v_therapist uuid;
+begin
+  perform set_config('request.jwt.claims', p_claims::text, true);
+  v_uid := auth.uid();
+  if v_uid is null or not private.is_therapist() then
+    return jsonb_build_object('outcome', 'not_a_therapist');
+  end if;
+  if p_client is not null then
+    select to_jsonb(u) into v_sync
+      from public.upsert_synced_clients(jsonb_build_array(p_client || jsonb_build_object('id', p_client_id)), v_uid) u;
+  elsif p_absence is not null then
+    select to_jsonb(a) into v_sync
+      from public.archive_synced_clients(jsonb_build_array(p_absence || jsonb_build_object('id', p_client_id))) a;
+  end if;
+  update public.clients set therapist_id = v_uid, updated_at = now()
+   where id = p_client_id and therapist_id is null and status = 'active';
+  select therapist_id into v_therapist from public.clients where id = p_client_id;
+  if v_therapist is distinct from v_uid then
+    return jsonb_build_object('outcome', 'not_found');
+  end if;
+  return jsonb_build_object('outcome', 'ok', 'sync', v_sync);
+end;
+$$;
+
+comment on function public.sync_client_as(jsonb, uuid, jsonb, jsonb) is
+  'sync_client''s one client for a therapist, in one statement: writes Project B''s state (or archives it for an absence), claims the client if nobody has, and answers ok with the write''s row, not_found or not_a_therapist.';
+
+revoke all on function public.sync_client_as(jsonb, uuid, jsonb, jsonb) from public, anon, authenticated;
+grant execute on function public.sync_client_as(jsonb, uuid, jsonb, jsonb) to service_role;
