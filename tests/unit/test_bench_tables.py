@@ -15,17 +15,9 @@ from bench.bulk_explain import Plan
 from bench.bulk_reconcile import ReconcileResult, TableReads
 from bench.bulk_shards import ShardedRun
 from bench.load import LoadResult
-from bench.report import (
-    BulkMeasurement,
-    Measurement,
-    WebhookMeasurement,
-    backfill_body,
-    backfill_plans,
-    create_session_table,
-    create_session_verdict,
-    webhook_table,
-    webhook_verdict,
-)
+from bench.report.backfill import BulkMeasurement, backfill_body, backfill_plans
+from bench.report.create_session import Measurement, create_session_table, create_session_verdict
+from bench.report.webhook import WebhookMeasurement, webhook_table, webhook_verdict
 from bench.roundtrips import RoundTripReport, RoundTrips
 from bench.webhook_bookings import Bookings
 from bench.webhook_propagation import Burst, Propagation, PropagationResult
@@ -33,9 +25,8 @@ from bench.webhook_propagation import Burst, Propagation, PropagationResult
 EXPECTED = Path(__file__).resolve().parent / "bench_tables"
 
 
-def _load(seconds: float, latencies: list[float], exhausted: bool = False, **statuses: int) -> LoadResult:
-    counted = Counter({status.replace("_", " "): n for status, n in statuses.items()})
-    return LoadResult(seconds=seconds, latencies=latencies, statuses=counted, exhausted=exhausted)
+def _load(seconds: float, latencies: list[float], statuses: dict[str, int], exhausted: bool = False) -> LoadResult:
+    return LoadResult(seconds=seconds, latencies=latencies, statuses=Counter(statuses), exhausted=exhausted)
 
 
 def _session(a_synced: list[int], rate: float, *, errors: int = 0, connections: int = 0) -> Measurement:
@@ -45,8 +36,8 @@ def _session(a_synced: list[int], rate: float, *, errors: int = 0, connections: 
             synced=RoundTrips(project_a=a_synced, project_b=[0, 0, 0], new_connections=connections),
             first_sync=RoundTrips(project_a=[3, 3, 4], project_b=[2, 2, 2], new_connections=0),
         ),
-        synced=_load(40 / rate, latencies, **{"201": 40 - errors, "500": errors}),
-        first_sync=_load(80 / rate, latencies, exhausted=bool(errors), **{"201": 40}),
+        synced=_load(40 / rate, latencies, {"201": 40 - errors, "500": errors}),
+        first_sync=_load(80 / rate, latencies, {"201": 40}, exhausted=bool(errors)),
     )
 
 
@@ -56,19 +47,19 @@ def _webhook(*, healthy: bool) -> WebhookMeasurement:
     if not healthy:
         samples += [Propagation("name", None), Propagation("email", 0.250)]
     ids = [UUID(int=i) for i in range(1, 6)]
-    updated = {"200_updated": 30} if healthy else {"200_updated": 28, "200_unchanged": 2}
+    updated = {"200 updated": 30} if healthy else {"200 updated": 28, "200 unchanged": 2}
     return WebhookMeasurement(
         senders=4,
-        updates=_load(2.0, [0.001 * (1 + i % 5) for i in range(30)], **updated),
-        inserts=_load(2.5, [0.002 * (1 + i % 3) for i in range(20)], exhausted=not healthy, **{"200_inserted": 20}),
+        updates=_load(2.0, [0.001 * (1 + i % 5) for i in range(30)], updated),
+        inserts=_load(2.5, [0.002 * (1 + i % 3) for i in range(20)], {"200 inserted": 20}, exhausted=not healthy),
         propagation=PropagationResult(samples=samples, stopped_early=not healthy),
         deadline_seconds=2.0,
         burst=Burst(ids=ids, arrived=5 if healthy else 3, seconds=0.0421),
         relay_deliveries={"200": 60} if healthy else {"200": 58, "503": 2},
         relay_alive=healthy,
         bookings=Bookings(
-            on_demand=_load(1.0, [0.012, 0.014, 0.020, 0.011], **{"201": 4}),
-            proactive=_load(1.0, [0.006, 0.007, 0.009, 0.008], **{"201": 3, "500": 1 - int(healthy)}),
+            on_demand=_load(1.0, [0.012, 0.014, 0.020, 0.011], {"201": 4}),
+            proactive=_load(1.0, [0.006, 0.007, 0.009, 0.008], {"201": 3, "500": 1 - int(healthy)}),
             unexpected_sync=0 if healthy else 2,
         ),
     )
