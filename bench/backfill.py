@@ -37,7 +37,8 @@ from bench.bulk_cases import (
 from bench.bulk_explain import explain_function
 from bench.bulk_reconcile import measure_reconcile
 from bench.bulk_shards import ConsumerConfig, sharded_backfill
-from bench.report import BulkMeasurement, Header, Report, backfill_body, backfill_plans, load_average, run_bench
+from bench.report import Header, Report, load_average, run_bench
+from bench.report.backfill import BulkMeasurement, backfill_body, backfill_plans
 from bench.stack import (
     BULK_PREFIX,
     count_rows,

@@ -16,7 +16,8 @@ from pathlib import Path
 from uuid import UUID, uuid4
 
 from bench.load import ClientIds, LoadResult, run_load
-from bench.report import Header, Measurement, Report, create_session_table, create_session_verdict, run_bench
+from bench.report import Header, Report, run_bench
+from bench.report.create_session import Measurement, create_session_table, create_session_verdict
 from bench.roundtrips import RoundTripReport, measure_round_trips
 from bench.stack import (
     BASELINE,

@@ -23,7 +23,8 @@ from pathlib import Path
 from uuid import uuid4
 
 from bench.load import LoadResult
-from bench.report import Header, Report, WebhookMeasurement, run_bench, webhook_table, webhook_verdict
+from bench.report import Header, Report, run_bench
+from bench.report.webhook import WebhookMeasurement, webhook_table, webhook_verdict
 from bench.stack import (
     CREATE_SESSION,
     PROJECT_B_WEBHOOK,

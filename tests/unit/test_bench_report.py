@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import Header, MissingResultsSection, Report, markers, run_bench, write_section
+from bench.report import Header, MissingResultsSection, Report, check_section, markers, run_bench, write_section
 
 BENCHES = ("create_session", "project_b_webhook", "backfill")
+
+
+@pytest.mark.parametrize("name", BENCHES)
+def test_each_bench_has_its_section_in_bench_readme(name: str) -> None:
+    check_section(name)  # the default path: bench/README.md
 
 
 def _readme(tmp_path: Path) -> tuple[Path, str]:
