@@ -3,6 +3,7 @@ they name is in the repository. (tests/integration/test_dev_stack.py runs the RE
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -44,9 +45,12 @@ def named_make_targets(text: str) -> set[str]:
 
 
 def module_exists(module: str) -> bool:
-    """Whether `python -m module` would run a file of the repository: module.py or a package's __main__.py."""
+    """Whether `python -m module` would run: a file of the repository (module.py or a package's __main__.py), or a
+    tool the dev requirements install (pytest, mypy, ...)."""
     base = ROOT.joinpath(*module.split("."))
-    return base.with_suffix(".py").is_file() or (base / "__main__.py").is_file()
+    if base.with_suffix(".py").is_file() or (base / "__main__.py").is_file():
+        return True
+    return not (ROOT / module.split(".")[0]).exists() and importlib.util.find_spec(module) is not None
 
 
 def named_modules(text: str) -> set[str]:
