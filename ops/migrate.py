@@ -96,6 +96,11 @@ def apply_migrations(conninfo: str, project: Project, *, local: bool) -> list[st
             for statement in _LEDGER:
                 conn.execute(statement)
             done = {version for (version,) in conn.execute("select version from supabase_migrations.schema_migrations")}
+            if not done and conn.execute("select to_regclass('migrations.applied')").fetchone() != (None,):
+                raise RuntimeError(
+                    f"{project}: this database was migrated before the Supabase CLI's ledger (migrations.applied);"
+                    " start it again from the migrations (for make dev: delete .dev/ while it is stopped)"
+                )
             files = migration_files(project)
             unknown = done - {_version_and_name(path)[0] for path in files}
             if unknown:  # as the CLI refuses to push: the database has history this checkout does not

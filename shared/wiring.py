@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 @lru_cache(maxsize=1)
 def projects() -> tuple[ProjectA, ProjectB]:
-    """Project A and Project B over the configured backend (psycopg is imported only here, when first used)."""
+    """Project A and Project B over direct Postgres connections (psycopg is imported only here, when first used)."""
     from shared.stores.postgres import PostgresProjectA, PostgresProjectB
 
     settings = get_settings()

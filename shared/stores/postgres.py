@@ -1,6 +1,6 @@
 """The Postgres backend: Project A and Project B over direct connections (psycopg), as the service role.
 
-Every statement calls one SQL function of the migrations, the same ones PostgREST's rpc reaches.
+Every statement calls one SQL function of db/<project>/supabase/schemas, the same ones PostgREST's rpc reaches.
 """
 
 from __future__ import annotations

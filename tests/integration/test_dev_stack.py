@@ -123,7 +123,11 @@ class Run:
             if k not in ("TEST_DATABASE_URL", "PROJECT_A_DB_URL", "PROJECT_B_DB_URL")
         }
         env.update(
-            DEV_DIR=str(site.dev_dir), DEV_PORT_BASE=str(site.port_base), PYTHONPATH=str(ROOT), **{MARKER: site.marker}
+            DEV_DIR=str(site.dev_dir),
+            DEV_PORT_BASE=str(site.port_base),
+            DEV_RECONCILE_SECONDS="3600",  # no scheduled reconcile copies Bob Wilson before the README's curl does
+            PYTHONPATH=str(ROOT),
+            **{MARKER: site.marker},
         )
         self._hang_up = threading.Event()
         self._master: int | None = None
@@ -363,7 +367,7 @@ def while_services_start(run: Run) -> None:
 
 def after_ready_and_use(run: Run) -> None:
     run.wait_for("\nReady.")
-    status, answer = run_readme_curl(run)  # before the first scheduled reconcile copies Bob Wilson itself
+    status, answer = run_readme_curl(run)
     assert (status, answer.get("client_synced")) == (201, True), f"{status} {answer}\n{run.tail()}"
     env = run.env()
     assert book(env) == 201, run.tail()

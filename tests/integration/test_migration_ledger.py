@@ -57,3 +57,14 @@ def test_a_database_with_history_this_checkout_lacks_is_refused(projects: Any) -
         conn.execute("insert into supabase_migrations.schema_migrations (version, name) values ('29991231000000', 'x')")
     with pytest.raises(RuntimeError, match="29991231000000"):
         apply_migrations(url, "project_b", local=True)
+
+
+def test_a_database_of_the_old_runner_is_refused_with_what_to_do(projects: Any) -> None:
+    """A `.dev/` made before the ledger: its tables exist, its ledger is empty; re-running the baseline would fail
+    halfway."""
+    url = create_database(projects.server_url, f"ledger_{random_suffix()}")
+    with psycopg.connect(url) as conn:
+        conn.execute("create schema migrations")
+        conn.execute("create table migrations.applied (folder text, name text)")
+    with pytest.raises(RuntimeError, match="delete .dev/"):
+        apply_migrations(url, "project_a", local=True)
