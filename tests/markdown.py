@@ -23,7 +23,8 @@ class Fence:
 
 def doc_files() -> list[Path]:
     """The docs a reader is sent to: the README, docs/*.md, db/README.md and bench/README.md."""
-    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "db" / "README.md", ROOT / "bench" / "README.md"]
+    docs = sorted((ROOT / "docs").glob("*.md"))
+    return [ROOT / "README.md", *docs, ROOT / "db" / "README.md", ROOT / "bench" / "README.md"]
 
 
 def fences(text: str) -> list[Fence]:

@@ -66,5 +66,5 @@ def test_a_database_of_the_old_runner_is_refused_with_what_to_do(projects: Any) 
     with psycopg.connect(url) as conn:
         conn.execute("create schema migrations")
         conn.execute("create table migrations.applied (folder text, name text)")
-    with pytest.raises(RuntimeError, match="delete .dev/"):
+    with pytest.raises(RuntimeError, match=r"delete \.dev/"):
         apply_migrations(url, "project_a", local=True)

@@ -12,7 +12,7 @@ def test_a_semicolon_ends_a_statement_and_is_trimmed_with_the_whitespace() -> No
 def test_a_semicolon_in_a_quote_comment_or_dollar_quote_does_not() -> None:
     sql = (
         "select 'a;''b';\n"
-        "-- a comment; still the comment\nselect \"x;y\";\n"
+        '-- a comment; still the comment\nselect "x;y";\n'
         "/* a block; /* nested; */ still */ select 2;\n"
         "create function f() returns int language sql as $$ select 1; $$;\n"
         "do $body$ begin perform 1; end $body$;\n"
