@@ -2,15 +2,17 @@
 
 One caller books, one request at a time, ids of each case a therapist can name: an unknown id, another therapist's
 client (synced, archived, or Project A's own), a client archived before anyone claimed it, and for reference the
-caller's own archived and synced clients. Every database connection of the function server goes through a proxy
-that adds `--db-rtt-ms` to each round trip and counts them. The cases alternate, request by request, so that all
-see the same server and database state; each request names an id of its own.
+caller's own archived and synced clients; a second caller asks sync_client for the same 404 cases. Every database
+connection of the function servers goes through a proxy that adds `--db-rtt-ms` to each round trip and counts
+them. The cases alternate, request by request, so that all see the same server and database state; each request
+names an id of its own.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import secrets
 import sys
 import time
@@ -31,6 +33,7 @@ from bench.stack import (
     CREATE_SESSION,
     SERVER_ENV,
     FunctionServer,
+    Implementation,
     add_clients,
     fresh_projects,
     function_server,
@@ -43,6 +46,7 @@ from bench.stack import (
 from devtools.localdb import LocalProjects, register_therapists
 from devtools.tokens import sign_access_token
 
+SYNC_CLIENT = Implementation("sync_client", "sync_client", "functions/sync_client/main.py", target="sync_client")
 _SETTLE_SECONDS = 0.05  # lets the proxies forward the last bytes before their counters are read
 
 
@@ -134,7 +138,8 @@ class _Seeds:
 
 
 class _Bench:
-    """A function server whose database connections go through delaying, counting proxies, and one caller."""
+    """create_session and sync_client servers whose database connections go through delaying, counting proxies,
+    and one caller of each."""
 
     def __init__(self, args: argparse.Namespace, stack: ExitStack) -> None:
         self.args = args
@@ -158,33 +163,40 @@ class _Bench:
             "PROJECT_A_DB_URL": self.proxies[0].url(),
             "PROJECT_B_DB_URL": self.proxies[1].url(),
         }
-        server: FunctionServer = stack.enter_context(
-            function_server(CREATE_SESSION, env, log_dir(args.keep_logs, stack), label="not_found")
-        )
-        self.conn: http.client.HTTPConnection = server.connection()
-        stack.callback(self.conn.close)
-        self.results = {case.key: CaseResult(case.key, case.title, case.expected_status) for case in CASES}
+        logs = log_dir(args.keep_logs, stack)
+        self.conns: dict[str, http.client.HTTPConnection] = {}
+        for implementation in (CREATE_SESSION, SYNC_CLIENT):
+            server: FunctionServer = stack.enter_context(function_server(implementation, env, logs, label="not_found"))
+            self.conns[implementation.key] = server.connection()
+            stack.callback(self.conns[implementation.key].close)
+        self.requests = [(CREATE_SESSION.key, case) for case in CASES] + [
+            (SYNC_CLIENT.key, case) for case in CASES if case.expected_status == 404
+        ]
+        self.results = {
+            (function, case.key): CaseResult(case.key, case.title, case.expected_status, function)
+            for function, case in self.requests
+        }
 
     def run(self) -> list[CaseResult]:
-        """The warm-up, then the requests whose round trips are counted, then the timed ones; the cases in turn,
-        and which goes first turns too."""
+        """The warm-up, then the requests whose round trips are counted, then the timed ones; the cases of both
+        functions in turn, and which goes first turns too."""
         warmup, counted = self.args.warmup, self.args.counted
         for n in range(warmup + counted + self.args.requests):
-            order = CASES[n % len(CASES) :] + CASES[: n % len(CASES)]
-            for case in order:
-                result = self.results[case.key] if n >= warmup else None
-                self._request(result, self.ids[case.key][n], counted=n < warmup + counted)
+            turn = n % len(self.requests)
+            for function, case in self.requests[turn:] + self.requests[:turn]:
+                result = self.results[(function, case.key)] if n >= warmup else None
+                self._request(function, result, self.ids[case.key][n], counted=n < warmup + counted)
         return list(self.results.values())
 
-    def _request(self, result: CaseResult | None, client_id: UUID, *, counted: bool) -> None:
+    def _request(self, function: str, result: CaseResult | None, client_id: UUID, *, counted: bool) -> None:
         """One request, recorded in `result` (none: the warm-up): its answer, and its round trips or its time."""
-        body = session_body(client_id)
+        body = session_body(client_id) if function == CREATE_SESSION.key else _sync_body(client_id)
         if counted:
             time.sleep(_SETTLE_SECONDS)
             for proxy in self.proxies:
                 proxy.reset()
         began = time.perf_counter()
-        status, answer = post(self.conn, self.token, body)
+        status, answer = post(self.conns[function], self.token, body)
         elapsed = time.perf_counter() - began
         if result is None:
             return
@@ -199,13 +211,17 @@ class _Bench:
         result.bodies[key] = result.bodies.get(key, 0) + 1
 
 
+def _sync_body(client_id: UUID) -> bytes:
+    return json.dumps({"client_id": str(client_id)}).encode()
+
+
 def _settings(args: argparse.Namespace) -> str:
     return (
         f"functions-framework (gunicorn gthread), {SERVER_ENV['WORKERS']} worker with {SERVER_ENV['THREADS']} "
-        f"threads, DB pool max {SERVER_ENV['DB_POOL_MAX_SIZE']} per project; 1 keep-alive caller, one request at a "
-        f"time, the {len(CASES)} cases in turn, an id of its own per request; per case {args.warmup} warm-up requests, "
-        f"{args.counted} with round trips counted, then {args.requests} timed; {args.db_rtt_ms:g} ms added per "
-        "database round trip"
+        f"threads, DB pool max {SERVER_ENV['DB_POOL_MAX_SIZE']} per project, per function; 1 keep-alive caller per "
+        f"function, one request at a time, create_session's {len(CASES)} cases and sync_client's 404 ones in turn, "
+        f"an id of its own per request; per case {args.warmup} warm-up requests, {args.counted} with round trips "
+        f"counted, then {args.requests} timed; {args.db_rtt_ms:g} ms added per database round trip"
     )
 
 
@@ -214,7 +230,7 @@ def measure(args: argparse.Namespace) -> Report:
         progress("starting Postgres and seeding the bench_ databases")
         bench = _Bench(args, stack)
         postgres = postgres_version(bench.projects.server_url)
-        progress(f"{len(CASES)} cases x {args.warmup + args.counted + args.requests} requests, 1 caller")
+        progress(f"{len(bench.requests)} cases x {args.warmup + args.counted + args.requests} requests, 1 caller")
         results = bench.run()
     body = not_found_table(results) + "\n\n" + not_found_verdict(results) + "\n"
     return Report(Header(postgres, _settings(args)), body)

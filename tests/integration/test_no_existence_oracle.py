@@ -1,15 +1,18 @@
-"""No answer of create_session tells a therapist whether an id is a client: every id that is not theirs gets the
-same 404, byte for byte, through the same round trips (one statement to each project); only their own archived
-client is a 409. Time is measured by bench/not_found.py, not here; what makes it equal is counted here."""
+"""No answer of create_session (nor of sync_client) tells a therapist whether an id is a client: every id that is
+not theirs gets the same 404, byte for byte, through the same round trips (one statement to each project); only
+their own archived client is a 409. Time is measured by bench/not_found.py, not here; what makes it equal is
+counted here."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from types import ModuleType
 from typing import Any
 
+import psycopg
 import pytest
 
 from bench.rtt_proxy import RttProxy
@@ -156,3 +159,40 @@ def test_in_sql_a_user_cannot_ask_whether_project_a_holds_an_id(projects: Any, d
     theirs = synced_client(db, OTHER_THERAPIST)
     with as_user(projects, THERAPIST) as conn:
         refused(conn, "select private.held_elsewhere(%s, %s)", (theirs, THERAPIST))
+
+
+# sync_client, the other answer a therapist gets about one id.
+
+
+def test_sync_client_answers_every_id_not_yours_with_the_same_404(
+    db: Databases, token: Callable[..., str], not_theirs: dict[str, uuid.UUID]
+) -> None:
+    client = function_client("sync_client")
+    theirs = not_theirs["another therapist's client, in Project B"]
+    before = db.client(theirs)
+
+    answers = [
+        client.post("/", json={"client_id": str(client_id)}, headers={"Authorization": f"Bearer {token(THERAPIST)}"})
+        for client_id in not_theirs.values()
+    ]
+
+    assert [(answer.status_code, answer.json) for answer in answers] == [(404, NOT_FOUND)] * len(NOT_THEIRS)
+    assert len({answer.get_data() for answer in answers}) == 1
+    assert db.client(theirs) == before
+
+
+def test_in_sql_sync_client_as_neither_writes_nor_locks_another_therapists_client(projects: Any, db: Databases) -> None:
+    theirs = synced_client(db, OTHER_THERAPIST)
+    profile, updated_at = db.b.execute(
+        "select profile, updated_at from public.client_states(array[%s]::uuid[])", (theirs,)
+    ).fetchone()
+    newer = {"profile": {**profile, "name": "Renamed"}, "updated_at": (updated_at + timedelta(seconds=1)).isoformat()}
+    claims = json.dumps({"sub": str(THERAPIST), "role": "authenticated"})
+    with psycopg.connect(projects.project_a_url) as conn:
+        answer = conn.execute(
+            "select public.sync_client_as(%s, %s, %s, null)", (claims, theirs, json.dumps(newer))
+        ).fetchone()[0]
+        assert answer == {"outcome": "not_found"}
+        assert conn.execute("select pg_current_xact_id_if_assigned()").fetchone()[0] is None
+        conn.rollback()
+    assert db.client(theirs)["full_name"] != "Renamed"

@@ -137,6 +137,19 @@ def _not_found(*, healthy: bool) -> list[CaseResult]:
                 latencies=[median - 0.001, median, median + 0.004] * 6 + [median],
             )
         )
+    for key, median in (("unknown", 0.0085), ("theirs", 0.0088 if healthy else 0.0110)):
+        results.append(
+            CaseResult(
+                key,
+                f"{key} (sync_client)",
+                404,
+                "sync_client",
+                bodies={(404, body): 25},
+                round_trips_a=[1] * 5,
+                round_trips_b=[1] * 5,
+                latencies=[median] * 19,
+            )
+        )
     return results
 
 

@@ -2,10 +2,10 @@
 -- id elsewhere (another therapist's client, or its own), so that they read Project B as for any other not_found
 -- but make no second call to Project A with a copy that could not help.
 
--- Whether Project A holds this id for another therapist than `p_therapist_id`, or as a client of its own that
--- nobody has: then no copy from Project B can make it theirs. Only book_session_as asks (as the service role,
--- never a user): its not_found then spares the second call to Project A, so that this 404 costs the same round
--- trips as an unknown id's.
+-- Whether Project A holds this id for another therapist than `p_therapist_id`, or as an archived client of its
+-- own that nobody has: then no copy from Project B can make it theirs. Only the functions' statements ask (as
+-- the service role, never a user): book_session_as's not_found then spares the second call to Project A, and
+-- sync_client_as writes nothing, so that these 404s cost what an unknown id's does.
 create function private.held_elsewhere(p_client_id uuid, p_therapist_id uuid) returns boolean
 language sql
 stable
@@ -16,7 +16,7 @@ as $$
     select 1 from public.clients
      where id = p_client_id
        and therapist_id is distinct from p_therapist_id
-       and (therapist_id is not null or synced_from is null)
+       and (therapist_id is not null or (synced_from is null and status = 'archived'))
   )
 $$;
 

@@ -164,7 +164,8 @@ grant execute on function public.archive_synced_clients(jsonb) to service_role;
 
 -- sync_client's one client for a therapist, in one statement: checks the therapist, writes Project B's state
 -- (`p_client`, or archives for `p_absence`), claims the client if nobody has (as a booking would), and answers
--- not_found, like create_session, when it is not (or no longer) the therapist's.
+-- not_found, like create_session, when it is not (or no longer) the therapist's. Another therapist's client is
+-- neither written nor locked: its not_found costs what an unknown id's does.
 create function public.sync_client_as(p_claims jsonb, p_client_id uuid, p_client jsonb, p_absence jsonb)
 returns jsonb
 language plpgsql
@@ -180,6 +181,9 @@ begin
   v_uid := auth.uid();
   if v_uid is null or not private.is_therapist() then
     return jsonb_build_object('outcome', 'not_a_therapist');
+  end if;
+  if private.held_elsewhere(p_client_id, v_uid) then
+    return jsonb_build_object('outcome', 'not_found');
   end if;
   if p_client is not null then
     select to_jsonb(u) into v_sync
