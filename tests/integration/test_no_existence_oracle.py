@@ -196,3 +196,22 @@ def test_in_sql_sync_client_as_neither_writes_nor_locks_another_therapists_clien
         assert conn.execute("select pg_current_xact_id_if_assigned()").fetchone()[0] is None
         conn.rollback()
     assert db.client(theirs)["full_name"] != "Renamed"
+
+
+def test_in_sql_sync_client_as_runs_no_archive_for_an_id_with_nothing_to_archive(
+    projects: Any, db: Databases, not_theirs: dict[str, uuid.UUID]
+) -> None:
+    """The archive's work is what made an unknown id's 404 slower than another therapist's."""
+    claims = json.dumps({"sub": str(THERAPIST), "role": "authenticated"})
+    absence = json.dumps({"absent_since": "2026-12-01T00:00:00Z"})
+    for case in ("unknown id", "a client nobody claimed, deleted in Project B"):
+        with psycopg.connect(projects.project_a_url) as conn:
+            conn.execute("set track_functions = 'all'")
+            answer = conn.execute(
+                "select public.sync_client_as(%s, %s, null, %s)", (claims, not_theirs[case], absence)
+            ).fetchone()[0]
+            called = {row[0] for row in conn.execute("select funcname from pg_stat_xact_user_functions")}
+            conn.rollback()
+        assert answer == {"outcome": "not_found"}, case
+        assert "sync_client_as" in called, case
+        assert "archive_synced_clients" not in called, case

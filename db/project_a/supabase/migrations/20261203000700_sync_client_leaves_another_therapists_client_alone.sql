@@ -1,5 +1,6 @@
--- sync_client for a therapist neither writes nor locks another therapist's client: it answers not_found at once,
--- so that the answer costs what an unknown id's does (a write would make it slower).
+-- sync_client for a therapist neither writes nor locks another therapist's client: it answers not_found at once;
+-- and it archives only an active client, so that an unknown or archived id skips the archive too. Every
+-- not_found then costs what an unknown id's does (a write, or the archive's work, would make it slower).
 
 create or replace function public.sync_client_as(p_claims jsonb, p_client_id uuid, p_client jsonb, p_absence jsonb)
 returns jsonb
@@ -23,7 +24,7 @@ begin
   if p_client is not null then
     select to_jsonb(u) into v_sync
       from public.upsert_synced_clients(jsonb_build_array(p_client || jsonb_build_object('id', p_client_id)), v_uid) u;
-  elsif p_absence is not null then
+  elsif p_absence is not null and exists (select 1 from public.clients where id = p_client_id and status = 'active') then
     select to_jsonb(a) into v_sync
       from public.archive_synced_clients(jsonb_build_array(p_absence || jsonb_build_object('id', p_client_id))) a;
   end if;
