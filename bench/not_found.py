@@ -4,8 +4,8 @@ One caller books, one request at a time, ids of each case a therapist can name: 
 client (synced, archived, or Project A's own), a client archived before anyone claimed it, and for reference the
 caller's own archived and synced clients; a second caller asks sync_client for the same 404 cases. Every database
 connection of the function servers goes through a proxy that adds `--db-rtt-ms` to each round trip and counts
-them. The cases alternate, request by request, so that all see the same server and database state; each request
-names an id of its own.
+them. Each round makes one request of every case, in a new random order, so that all see the same server and
+database state; each request names an id of its own.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import random
 import secrets
 import sys
 import time
@@ -178,12 +179,15 @@ class _Bench:
         }
 
     def run(self) -> list[CaseResult]:
-        """The warm-up, then the requests whose round trips are counted, then the timed ones; the cases of both
-        functions in turn, and which goes first turns too."""
+        """The warm-up, then the requests whose round trips are counted, then the timed ones: each round every case
+        of both functions once, in a new random order, so that no case always follows the same one (the first
+        request after the other function's is slower)."""
         warmup, counted = self.args.warmup, self.args.counted
+        shuffler = random.Random(13)
         for n in range(warmup + counted + self.args.requests):
-            turn = n % len(self.requests)
-            for function, case in self.requests[turn:] + self.requests[:turn]:
+            order = list(self.requests)
+            shuffler.shuffle(order)
+            for function, case in order:
                 result = self.results[(function, case.key)] if n >= warmup else None
                 self._request(function, result, self.ids[case.key][n], counted=n < warmup + counted)
         return list(self.results.values())
@@ -219,9 +223,10 @@ def _settings(args: argparse.Namespace) -> str:
     return (
         f"functions-framework (gunicorn gthread), {SERVER_ENV['WORKERS']} worker with {SERVER_ENV['THREADS']} "
         f"threads, DB pool max {SERVER_ENV['DB_POOL_MAX_SIZE']} per project, per function; 1 keep-alive caller per "
-        f"function, one request at a time, create_session's {len(CASES)} cases and sync_client's 404 ones in turn, "
-        f"an id of its own per request; per case {args.warmup} warm-up requests, {args.counted} with round trips "
-        f"counted, then {args.requests} timed; {args.db_rtt_ms:g} ms added per database round trip"
+        f"function, one request at a time, create_session's {len(CASES)} cases and sync_client's 404 ones in a "
+        f"random order each round, an id of its own per request; per case {args.warmup} warm-up requests, "
+        f"{args.counted} with round trips counted, then {args.requests} timed; {args.db_rtt_ms:g} ms added per "
+        "database round trip"
     )
 
 
