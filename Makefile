@@ -46,6 +46,7 @@ bench: $(READY)
 	$(PY) -m bench.create_session
 	$(PY) -m bench.project_b_webhook
 	$(PY) -m bench.backfill
+	$(PY) -m bench.not_found
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache .ruff_cache

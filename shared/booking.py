@@ -35,9 +35,10 @@ class BookingService:
     ) -> BookedSession:
         """Book a session, first copying the client from Project B (same id) when Project A lacks it.
 
-        One round trip to Project A when the client is there. Without an Idempotency-Key, one generated for
-        this request is used by all its attempts, so that a retry after a lost reply to a commit finds the
-        session it made instead of making a second one.
+        One round trip to Project A when the client is there. Every 404 costs the same: one round trip to each
+        project, whether the id is nobody's or held elsewhere in Project A, so that its time does not tell
+        which. Without an Idempotency-Key, one generated for this request is used by all its attempts, so that
+        a retry after a lost reply to a commit finds the session it made instead of making a second one.
         """
         booking_request = BookingRequest(
             claims=therapist.claims,
@@ -50,11 +51,12 @@ class BookingService:
         with log_context(client_id=request.client_id, therapist_id=therapist.id):
             booking = self.project_a.book_session(booking_request)
             if booking.outcome == "not_found":
-                log_event("client_missing_in_project_a")
+                # Project B is read even when Project A holds the id elsewhere and no copy could help.
                 copy = self.sync.copy_of(request.client_id)
-                if copy is None:
+                if copy is None or booking.held_elsewhere:
                     log_event("client_not_found")
                     raise ClientNotFound(CLIENT_NOT_FOUND)
+                log_event("client_missing_in_project_a")
                 booking = self.project_a.book_session(booking_request, copy)
                 if booking.copy is not None:
                     log_outcomes([booking.copy])

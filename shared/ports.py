@@ -81,12 +81,14 @@ class BookingRequest:
 
 @dataclass(frozen=True)
 class BookingAnswer:
-    """Project A's answer to book_session: its outcome, the session when created or replayed, and what writing
-    the copy of the client did, when one was written."""
+    """Project A's answer to book_session: its outcome, the session when created or replayed, what writing the
+    copy of the client did, when one was written, and for a not_found whether Project A holds the id for another
+    therapist (or as its own client), so that no copy from Project B could make it the caller's."""
 
     outcome: BookingOutcome
     session: dict[str, Any] | None
     copy: ClientOutcome | None
+    held_elsewhere: bool = False
 
 
 @dataclass(frozen=True)

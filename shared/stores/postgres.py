@@ -95,6 +95,7 @@ class PostgresProjectA(_PostgresProject):
             outcome=result["outcome"],
             session=result.get("session"),
             copy=_client_outcome(written) if written else None,
+            held_elsewhere=result.get("held_elsewhere", False),
         )
 
     @retried

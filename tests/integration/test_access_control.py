@@ -165,15 +165,16 @@ def test_another_therapists_client_archived_or_not_and_an_unknown_id_answer_alik
     assert db.client(theirs)["therapist_id"] == OTHER_THERAPIST
 
 
-def test_client_archived_is_only_for_the_own_therapist_or_an_unclaimed_client(
+def test_client_archived_is_only_for_the_own_therapist_not_for_an_unclaimed_client(
     client: FlaskClient, db: Databases, token: Callable[..., str]
 ) -> None:
     mine, unclaimed = synced_client(db, THERAPIST), synced_client(db, None)
     db.a.execute("update public.clients set status = 'archived' where id = any(%s)", ([mine, unclaimed],))
 
-    for client_id in (mine, unclaimed):
-        response = book(client, token(THERAPIST), client_id)
-        assert (response.status_code, response.json["error"]["code"]) == (409, "client_archived")
+    response = book(client, token(THERAPIST), mine)
+    assert (response.status_code, response.json["error"]["code"]) == (409, "client_archived")
+    response = book(client, token(THERAPIST), unclaimed)
+    assert (response.status_code, response.json) == (404, NOT_FOUND)
     assert db.client(unclaimed)["therapist_id"] is None
     assert db.count("a", "public.sessions", "client_id = any(%s)", ([mine, unclaimed],)) == 0
 

@@ -17,6 +17,7 @@ from bench.bulk_shards import ShardedRun
 from bench.load import LoadResult
 from bench.report.backfill import BulkMeasurement, backfill_body, backfill_plans
 from bench.report.create_session import Measurement, create_session_table, create_session_verdict
+from bench.report.not_found import CaseResult, not_found_table, not_found_verdict
 from bench.report.webhook import WebhookMeasurement, webhook_table, webhook_verdict
 from bench.roundtrips import RoundTripReport, RoundTrips
 from bench.webhook_bookings import Bookings
@@ -112,7 +113,50 @@ def _backfill(*, full: bool) -> BulkMeasurement:
     return m
 
 
+def _not_found(*, healthy: bool) -> list[CaseResult]:
+    body = b'{"error": {"code": "client_not_found", "message": "No client of yours has this id"}}'
+    cases = [
+        ("unknown", "unknown id", 404, 0.0090, (1, 1)),
+        ("theirs", "another therapist's client", 404, 0.0093 if healthy else 0.0145, (1, 1) if healthy else (2, 1)),
+        ("mine", "reference: your own client", 201, 0.0060, (1, 0)),
+    ]
+    results = []
+    for key, title, status, median, (trips_a, trips_b) in cases:
+        answer = body if status == 404 else b""
+        bodies = {(status, answer): 25}
+        if not healthy and key == "theirs":
+            bodies = {(status, answer): 24, (409, b"{}"): 1}
+        results.append(
+            CaseResult(
+                key,
+                title,
+                status,
+                bodies=bodies,
+                round_trips_a=[trips_a] * 5,
+                round_trips_b=[trips_b] * 5,
+                latencies=[median - 0.001, median, median + 0.004] * 6 + [median],
+            )
+        )
+    for key, median in (("unknown", 0.0085), ("theirs", 0.0088 if healthy else 0.0110)):
+        results.append(
+            CaseResult(
+                key,
+                f"{key} (sync_client)",
+                404,
+                "sync_client",
+                bodies={(404, body): 25},
+                round_trips_a=[1] * 5,
+                round_trips_b=[1] * 5,
+                latencies=[median] * 19,
+            )
+        )
+    return results
+
+
 OUTPUTS: dict[str, Callable[[], str]] = {
+    "not_found_table": lambda: not_found_table(_not_found(healthy=True)),
+    "not_found_verdict_met": lambda: not_found_verdict(_not_found(healthy=True)),
+    "not_found_verdict_not_met": lambda: not_found_verdict(_not_found(healthy=False)),
     "create_session_table": lambda: create_session_table(_session([3, 3, 3], 400.0), _session([1, 1, 1], 900.0), 8),
     "create_session_verdict_met": lambda: create_session_verdict(
         _session([3, 3, 3], 400.0), _session([1, 1, 1], 900.0)

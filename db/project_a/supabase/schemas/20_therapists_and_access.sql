@@ -38,9 +38,11 @@ create policy clients_own_update on public.clients for update to authenticated
 create policy clients_own_delete on public.clients for delete to authenticated
   using (therapist_id = (select auth.uid()) and (select private.is_therapist()));
 
--- The caller's access to a client, claiming it when no therapist has it yet. Answers 'ok', 'archived',
--- 'not_found' (absent, or another therapist's: the caller cannot tell which) or 'not_a_therapist'.
--- Locks the row FOR SHARE until commit so that an archive cannot slip between this check and the insert.
+-- The caller's access to a client, claiming it when no therapist has it yet. Answers 'ok', 'archived' (the
+-- caller's own client, archived), 'not_found' (absent, another therapist's, or archived before anyone claimed
+-- it: the caller cannot tell which) or 'not_a_therapist'. Only the caller's own row is read, and locked FOR
+-- SHARE until commit so that an archive cannot slip between this check and the insert: a lock on anyone
+-- else's row would be a write, which would make its not_found slower than an absent id's.
 create function private.client_access(p_client_id uuid) returns text
 language plpgsql
 security definer
@@ -48,7 +50,6 @@ set search_path = ''
 as $$
 declare
   v_uid uuid := auth.uid();
-  v_therapist uuid;
   v_status text;
 begin
   if v_uid is null or not private.is_therapist() then
@@ -59,22 +60,37 @@ begin
      set therapist_id = v_uid, updated_at = now()
    where id = p_client_id and therapist_id is null and status = 'active';
 
-  select therapist_id, status into v_therapist, v_status
-    from public.clients where id = p_client_id
+  select status into v_status
+    from public.clients where id = p_client_id and therapist_id = v_uid
     for share;
 
   if not found then
     return 'not_found';
-  elsif v_therapist is null and v_status = 'archived' then
-    return 'archived';
-  elsif v_therapist is distinct from v_uid then
-    return 'not_found';
-  elsif v_status = 'archived' then
-    return 'archived';
   end if;
-  return 'ok';
+  return case when v_status = 'archived' then 'archived' else 'ok' end;
 end;
 $$;
 
 revoke all on function private.client_access(uuid) from public;
 grant execute on function private.client_access(uuid) to authenticated;
+
+-- Whether Project A holds this id for another therapist than `p_therapist_id`, or as an archived client of its
+-- own that nobody has: then no copy from Project B can make it theirs. Only the functions' statements ask (as
+-- the service role, never a user): book_session_as's not_found then spares the second call to Project A, and
+-- sync_client_as writes nothing, so that these 404s cost what an unknown id's does.
+create function private.held_elsewhere(p_client_id uuid, p_therapist_id uuid) returns boolean
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select exists (
+    select 1 from public.clients
+     where id = p_client_id
+       and therapist_id is distinct from p_therapist_id
+       and (therapist_id is not null or (synced_from is null and status = 'archived'))
+  )
+$$;
+
+revoke all on function private.held_elsewhere(uuid, uuid) from public;
+grant execute on function private.held_elsewhere(uuid, uuid) to service_role;

@@ -144,7 +144,7 @@ end;
 $$;
 
 comment on function public.create_session(uuid, timestamptz, integer, text, text) is
-  'Books a session with a client as the calling therapist, under row level security, and claims a client no therapist has yet. Answers {outcome: created | existing | not_found | archived | idempotency_mismatch | not_a_therapist, session}.';
+  'Books a session with a client as the calling therapist, under row level security, and claims a client no therapist has yet. Answers {outcome: created | existing | not_found (no client of the caller''s, one answer whoever''s the id is) | archived (the caller''s own client, archived) | idempotency_mismatch | not_a_therapist, session}.';
 
 revoke all on function public.create_session(uuid, timestamptz, integer, text, text) from public, anon;
 grant execute on function public.create_session(uuid, timestamptz, integer, text, text) to authenticated;
@@ -155,7 +155,8 @@ grant execute on function public.create_session(uuid, timestamptz, integer, text
 -- `authenticated` for the rest of the transaction, as PostgREST does, and public.create_session runs under
 -- row level security. A security invoker function may change the role; a definer one may not. Answers
 -- create_session's JSON plus `client` (the upsert's row, when a copy was given); `email_conflict` when the
--- copy could not be made because another client has its email.
+-- copy could not be made because another client has its email. A not_found without a copy adds
+-- `held_elsewhere: true` when no copy could help (private.held_elsewhere), for the functions only.
 create function public.book_session_as(
   p_claims jsonb,
   p_client_id uuid,
@@ -172,6 +173,7 @@ as $$
 declare
   v_copy jsonb;
   v_copy_refused boolean := false;
+  v_held_elsewhere boolean := false;
   v_result jsonb;
 begin
   perform set_config('request.jwt.claims', p_claims::text, true);
@@ -179,7 +181,10 @@ begin
     return jsonb_build_object('outcome', 'not_a_therapist');
   end if;
 
-  if p_client is not null then
+  if p_client is null then
+    -- Asked before the claim, as the service role, on every call without a copy: the same work for any answer.
+    v_held_elsewhere := private.held_elsewhere(p_client_id, auth.uid());
+  else
     select to_jsonb(u) into v_copy
       from public.upsert_synced_clients(jsonb_build_array(p_client || jsonb_build_object('id', p_client_id)),
                                         auth.uid()) as u;
@@ -191,13 +196,15 @@ begin
   v_result := public.create_session(p_client_id, p_starts_at, p_duration_minutes, p_notes, p_idempotency_key);
   if v_copy_refused and v_result ->> 'outcome' = 'not_found' then
     v_result := jsonb_build_object('outcome', 'email_conflict');
+  elsif v_held_elsewhere and v_result ->> 'outcome' = 'not_found' then
+    v_result := v_result || jsonb_build_object('held_elsewhere', true);
   end if;
   return v_result || jsonb_strip_nulls(jsonb_build_object('client', v_copy));
 end;
 $$;
 
 comment on function public.book_session_as(jsonb, uuid, timestamptz, integer, text, text, jsonb) is
-  'create_session for the functions, in one statement: takes the verified claims, first copies the client from Project B (p_client) when Project A lacks it, then books as the therapist. Answers create_session''s JSON plus the copy''s row as client; email_conflict when another client holds the copy''s email.';
+  'create_session for the functions, in one statement: takes the verified claims, first copies the client from Project B (p_client) when Project A lacks it, then books as the therapist. Answers create_session''s JSON plus the copy''s row as client; email_conflict when another client holds the copy''s email; held_elsewhere on a not_found no copy could help.';
 
 revoke all on function public.book_session_as(jsonb, uuid, timestamptz, integer, text, text, jsonb)
   from public, anon, authenticated;

@@ -164,7 +164,9 @@ grant execute on function public.archive_synced_clients(jsonb) to service_role;
 
 -- sync_client's one client for a therapist, in one statement: checks the therapist, writes Project B's state
 -- (`p_client`, or archives for `p_absence`), claims the client if nobody has (as a booking would), and answers
--- not_found, like create_session, when it is not (or no longer) the therapist's.
+-- not_found, like create_session, when it is not (or no longer) the therapist's. Another therapist's client is
+-- neither written nor locked, and an absence is applied only to an active client (an unknown or archived id has
+-- nothing to archive; reconcile resolves its conflicts): every not_found costs what an unknown id's does.
 create function public.sync_client_as(p_claims jsonb, p_client_id uuid, p_client jsonb, p_absence jsonb)
 returns jsonb
 language plpgsql
@@ -181,10 +183,13 @@ begin
   if v_uid is null or not private.is_therapist() then
     return jsonb_build_object('outcome', 'not_a_therapist');
   end if;
+  if private.held_elsewhere(p_client_id, v_uid) then
+    return jsonb_build_object('outcome', 'not_found');
+  end if;
   if p_client is not null then
     select to_jsonb(u) into v_sync
       from public.upsert_synced_clients(jsonb_build_array(p_client || jsonb_build_object('id', p_client_id)), v_uid) u;
-  elsif p_absence is not null then
+  elsif p_absence is not null and exists (select 1 from public.clients where id = p_client_id and status = 'active') then
     select to_jsonb(a) into v_sync
       from public.archive_synced_clients(jsonb_build_array(p_absence || jsonb_build_object('id', p_client_id))) a;
   end if;
