@@ -34,7 +34,7 @@ _SESSION_SETUP = sql.SQL(
 
 
 def session_setup(
-    statement_timeout_ms: int, lock_timeout_ms: int, max_version_skew_seconds: float = 60.0
+    statement_timeout_ms: int, lock_timeout_ms: int, max_version_skew_seconds: float
 ) -> Callable[[Connection], None]:
     """The pool's `configure`: what every new connection runs, in one round trip (a simple query).
 

@@ -176,7 +176,7 @@ end;
 $$;
 
 comment on function public.upsert_synced_clients(jsonb, uuid) is
-  'Writes Project B''s states of clients ([{id, profile, updated_at}]): only a newer state, never a client Project A created itself, never an email another client holds; records and resolves conflicts. One row per id: inserted, updated, unchanged or conflict (kind email or id).';
+  'Writes Project B''s states of clients ([{id, profile, updated_at}]): only a newer state, never a client Project A created itself, never an email another client holds; records and resolves conflicts. One row per id: inserted, updated, unchanged or conflict (kind email or id), and the notices of what was bounded on the way in.';
 
 revoke all on function public.upsert_synced_clients(jsonb, uuid) from public, anon, authenticated;
 grant execute on function public.upsert_synced_clients(jsonb, uuid) to service_role;
@@ -234,6 +234,9 @@ begin
                           'notices', v_notices);
 end;
 $$;
+
+comment on function public.apply_sync_page(jsonb, jsonb, text, timestamptz, uuid) is
+  'Writes one page of a backfill or reconcile: Project B''s clients (its JSON passed through), the absent ones, and for reconcile the watermark to keep. Answers the counts, the conflicts and the clients bounded on the way in (notices).';
 
 -- What is stored already, brought within the bounds (the version and the rest unchanged).
 update public.clients c

@@ -196,7 +196,7 @@ end;
 $$;
 
 comment on function public.upsert_synced_clients(jsonb, uuid) is
-  'Writes Project B''s states of clients ([{id, profile, updated_at}]): only a newer state, never a client Project A created itself, never an email another client holds; records and resolves conflicts. One row per id: inserted, updated, unchanged or conflict (kind email or id).';
+  'Writes Project B''s states of clients ([{id, profile, updated_at}]): only a newer state, never a client Project A created itself, never an email another client holds; records and resolves conflicts. One row per id: inserted, updated, unchanged or conflict (kind email or id), and the notices of what was bounded on the way in.';
 
 revoke all on function public.upsert_synced_clients(jsonb, uuid) from public, anon, authenticated;
 grant execute on function public.upsert_synced_clients(jsonb, uuid) to service_role;

@@ -150,7 +150,7 @@ end;
 $$;
 
 comment on function public.apply_sync_page(jsonb, jsonb, text, timestamptz, uuid) is
-  'Writes one page of a backfill or reconcile: Project B''s clients (its JSON passed through), the absent ones, and for reconcile the watermark to keep. Answers the counts and the conflicts.';
+  'Writes one page of a backfill or reconcile: Project B''s clients (its JSON passed through), the absent ones, and for reconcile the watermark to keep. Answers the counts, the conflicts and the clients bounded on the way in (notices).';
 
 -- Where reconcile stands: the watermark of `p_name`, or nothing before its first page.
 create function public.sync_watermark(p_name text)

@@ -89,7 +89,7 @@ as $$
 $$;
 
 comment on function public.client_states(uuid[]) is
-  'The current state of each id asked, in that order: its profile and version, or its recorded deletion; read_at is when Project B answered.';
+  'The current state of each id asked, in that order: its profile and version (a version run ahead read as read_at, and version_clamped), or its recorded deletion; read_at is when Project B answered.';
 
 revoke all on function public.client_states(uuid[]) from public, anon, authenticated;
 grant execute on function public.client_states(uuid[]) to service_role;

@@ -83,7 +83,7 @@ as $$
 $$;
 
 comment on function public.client_states(uuid[]) is
-  'The current state of each id asked, in that order: its profile and version, or its recorded deletion; read_at is when Project B answered.';
+  'The current state of each id asked, in that order: its profile and version (a version run ahead read as read_at, and version_clamped), or its recorded deletion; read_at is when Project B answered.';
 
 -- A page of clients in id order, after `p_after` (null: from the start) and up to `p_until` (inclusive;
 -- null: to the end), at most `p_limit` of them: what a backfill walks. One row: the clients as a JSON array
