@@ -47,7 +47,7 @@ $$;
 revoke all on function private.version_limit(timestamptz) from public;
 revoke all on function private.kept_version(timestamptz, timestamptz) from public;
 
--- One client of client_page's and client_changes' JSON: {id, profile, updated_at}, with version_clamped: true
+-- One client of client_page's JSON: {id, profile, updated_at}, with version_clamped: true
 -- when the version as stored (p_stored) was bad and is answered as read (p_updated_at).
 create function private.client_state_json(p_id uuid, p_profile json, p_updated_at timestamptz,
                                           p_stored timestamptz)
@@ -140,7 +140,7 @@ as $$
     select least(greatest(p_limit, 0), 5000) as n,
            coalesce(p_since_id, '00000000-0000-0000-0000-000000000000'::uuid) as since_id
   ), changes as (
-    (select p.id, private.client_profile_json(p, u.email) as profile, p.updated_at as version
+    (select p.id, private.client_profile(p, u.email) as profile, p.updated_at as version
        from public.profiles p
        join auth.users u on u.id = p.id
       where (p.updated_at, p.id) > (p_since, (select since_id from bounded))
@@ -157,7 +157,10 @@ as $$
     select c.*, private.kept_version(c.version, statement_timestamp()) as kept
       from changes c order by c.version, c.id limit (select n from bounded)
   )
-  select coalesce(jsonb_agg(private.client_state_json(id, profile, kept, version)::jsonb
+  select coalesce(jsonb_agg(case when kept is distinct from version  -- client_state_json's shape, as jsonb
+                              then jsonb_build_object('id', id, 'profile', profile, 'updated_at', kept,
+                                                      'version_clamped', true)
+                              else jsonb_build_object('id', id, 'profile', profile, 'updated_at', kept) end
                             order by version, id) filter (where profile is not null), '[]'::jsonb),
          coalesce(jsonb_agg(jsonb_build_object('id', id, 'deleted_at', version)
                             order by version, id) filter (where profile is null), '[]'::jsonb),
