@@ -13,7 +13,7 @@ from typing import Literal
 
 from shared.logs import log_event
 from shared.ports import OutcomeCounts
-from shared.sync import log_outcomes
+from shared.sync import log_bounded, log_outcomes
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,10 @@ class PageDone:
 def page_done(
     applied: OutcomeCounts, next_cursor: str | None, mode: Literal["backfill", "reconcile"], dry_run: bool
 ) -> PageDone:
-    """The page, logged: each conflict (unless nothing was written), then the page's counts."""
+    """The page, logged: each conflict and each client bounded on the way in (unless nothing was written), then
+    the page's counts."""
     if not dry_run:
         log_outcomes(applied.conflicts)
+        log_bounded(applied.bounded)
     log_event("sync_page_applied", logging.INFO, mode=mode, dry_run=dry_run, **applied.counts())
     return PageDone(applied, next_cursor)

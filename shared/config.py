@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     # None: what FUNCTION_TIMEOUT_SECONDS leaves after a page's worst case and the queue's (job_budget_seconds).
     sync_job_budget_seconds: float | None = Field(default=None, gt=0)
     reconcile_overlap_seconds: float = Field(default=300.0, ge=0)
+    # How far past the time of reading a version from Project B may be: a later (or infinite) one is read as that
+    # time, so it never becomes a stored version or reconcile's watermark. Set on every connection as
+    # client_sync.max_version_skew_seconds, which the SQL reads (60 s when unset, as for PostgREST's callers).
+    max_version_skew_seconds: float = Field(default=60.0, ge=0, le=3600)
 
     @property
     def _step_seconds(self) -> float:

@@ -63,6 +63,8 @@ class SourceClient(BaseModel):
     id: UUID
     profile: dict[str, Any]
     updated_at: datetime | None = None
+    # Project B read a bad version (infinite, or past the time of reading plus the skew) as the time of reading.
+    version_clamped: bool = False
 
 
 class Session(BaseModel):

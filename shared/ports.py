@@ -40,6 +40,9 @@ class ClientOutcome:
     outcome: SyncOutcome
     conflict: ConflictKind | None = None
     other_client_id: UUID | None = None
+    # What was bounded on the way in (each logged under its name): version_clamped, full_name_cut,
+    # avatar_url_dropped, source_attributes_cut.
+    notices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,13 +126,14 @@ class ChangePage:
 @dataclass(frozen=True)
 class OutcomeCounts:
     """How many clients had each outcome in Project A, over a page or the sum of pages; the conflicts with their
-    ids."""
+    ids, and the clients whose data was bounded on the way in (their notices)."""
 
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
     archived: int = 0
     conflicts: list[ClientOutcome] = field(default_factory=list)
+    bounded: list[ClientOutcome] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -147,6 +151,7 @@ class OutcomeCounts:
             unchanged=self.unchanged + other.unchanged,
             archived=self.archived + other.archived,
             conflicts=[*self.conflicts, *other.conflicts],
+            bounded=[*self.bounded, *other.bounded],
         )
 
 

@@ -98,7 +98,9 @@ class SyncService:
 
 
 def log_outcomes(outcomes: Sequence[ClientOutcome]) -> None:
-    """One line per client written (or not); a conflict also logs its kind and the other client's id."""
+    """One line per client written (or not); a conflict also logs its kind and the other client's id, and what was
+    bounded on the way in is logged too (log_bounded)."""
+    log_bounded(outcomes)
     for result in outcomes:
         if result.conflict is not None:
             log_event(
@@ -109,3 +111,11 @@ def log_outcomes(outcomes: Sequence[ClientOutcome]) -> None:
                 other_client_id=result.other_client_id,
             )
         log_event("client_sync_applied", outcome=result.outcome, client_id=result.client_id)
+
+
+def log_bounded(outcomes: Sequence[ClientOutcome]) -> None:
+    """One line per thing bounded on the way into Project A (a version clamped, a name cut, an avatar dropped,
+    attributes cut), named for it, with the client's id only."""
+    for result in outcomes:
+        for notice in result.notices:
+            log_event(notice, logging.WARNING, client_id=result.client_id)

@@ -32,8 +32,9 @@ def consoles(terminal: bool | None) -> tuple[Console, Console]:
 
 @contextmanager
 def logs_to_stderr(*, verbose: bool) -> Iterator[None]:
-    """The sync's JSON log lines go to stderr, not among the tables: its warnings (conflicts), or all with -v.
-    psycopg_pool's warnings (each failed connection attempt) only with -v: the error line names the cause."""
+    """The sync's JSON log lines go to stderr, not among the tables: its warnings (conflicts, clients bounded on the
+    way in), or all with -v. psycopg_pool's warnings (each failed connection attempt) only with -v: the error line
+    names the cause."""
     logger, pool_logger = logging.getLogger(LOGGER_NAME), logging.getLogger("psycopg.pool")
     handlers, level, pool_level = list(logger.handlers), logger.level, pool_logger.level
     handler = CurrentStreamHandler("stderr")

@@ -27,17 +27,27 @@ _STATEMENT_TIMEOUT_SETTINGS: dict[Project, str] = {
     "project_b": "project_b_statement_timeout_ms",
 }
 
-_SESSION_SETUP = sql.SQL("set role service_role; set statement_timeout = {}; set lock_timeout = {}")
+_SESSION_SETUP = sql.SQL(
+    "set role service_role; set statement_timeout = {}; set lock_timeout = {};"
+    " set client_sync.max_version_skew_seconds = {}"
+)
 
 
-def session_setup(statement_timeout_ms: int, lock_timeout_ms: int) -> Callable[[Connection], None]:
+def session_setup(
+    statement_timeout_ms: int, lock_timeout_ms: int, max_version_skew_seconds: float
+) -> Callable[[Connection], None]:
     """The pool's `configure`: what every new connection runs, in one round trip (a simple query).
 
     The functions' login (client_sync, NOINHERIT) has no rights of its own: each connection acts as service_role
     (a booking's statement switches to authenticated).
-    The timeouts are set here rather than as startup `options`, which a pooler may not pass on.
+    The timeouts are set here rather than as startup `options`, which a pooler may not pass on, and so is the skew
+    a version read from Project B may have (Settings.max_version_skew_seconds), which the SQL reads.
     """
-    statement = _SESSION_SETUP.format(sql.Literal(int(statement_timeout_ms)), sql.Literal(int(lock_timeout_ms)))
+    statement = _SESSION_SETUP.format(
+        sql.Literal(int(statement_timeout_ms)),
+        sql.Literal(int(lock_timeout_ms)),
+        sql.Literal(str(max_version_skew_seconds)),
+    )
 
     def configure(conn: Connection) -> None:
         conn.execute(statement)
@@ -67,7 +77,9 @@ def get_pool(name: Project, conninfo: str, settings: Settings) -> ConnectionPool
                 min_size=1,
                 max_size=settings.db_pool_max_size,
                 timeout=settings.db_pool_timeout_seconds,
-                configure=session_setup(statement_timeout_ms, settings.db_lock_timeout_ms),
+                configure=session_setup(
+                    statement_timeout_ms, settings.db_lock_timeout_ms, settings.max_version_skew_seconds
+                ),
                 # prepare_threshold=None: Supabase's transaction pooler cannot keep prepared statements.
                 # autocommit: a lone statement is one round trip (no BEGIN/COMMIT), and a pipeline's
                 # statements up to its one Sync run as one implicit transaction.

@@ -36,9 +36,11 @@ if TYPE_CHECKING:
 
 
 _BOOK_SESSION_AS = "select public.book_session_as(%s, %s, %s, %s, %s, %s, %s)"
-_UPSERT_SYNCED_CLIENTS = "select client_id, outcome, conflict, other_client_id from public.upsert_synced_clients(%s)"
+_UPSERT_SYNCED_CLIENTS = (
+    "select client_id, outcome, conflict, other_client_id, notices from public.upsert_synced_clients(%s)"
+)
 _ARCHIVE_SYNCED_CLIENTS = "select client_id, outcome from public.archive_synced_clients(%s)"
-_CLIENT_STATES = "select id, profile, updated_at, deleted_at, read_at from public.client_states(%s)"
+_CLIENT_STATES = "select id, profile, updated_at, deleted_at, read_at, version_clamped from public.client_states(%s)"
 _CLIENT_PAGE = "select clients::text, last_id, count from public.client_page(%s, %s, %s)"
 _CLIENT_CHANGES = (
     "select clients::text, absences::text, last_version, last_id, count from public.client_changes(%s, %s, %s)"
@@ -138,6 +140,7 @@ class PostgresProjectA(_PostgresProject):
             conflicts=[
                 _client_outcome({**c, "outcome": "conflict", "conflict": c["kind"]}) for c in answer["conflict_list"]
             ],
+            bounded=[_client_outcome(bounded) for bounded in answer["notices"]],
         )
 
     @retried
@@ -210,8 +213,13 @@ class PostgresProjectB(_PostgresProject):
 
 
 def source_client(row: Mapping[str, Any]) -> SourceClient:
-    """A client of Project B from a row of client_states (id, profile, updated_at)."""
-    return SourceClient(id=row["id"], profile=row["profile"], updated_at=row["updated_at"])
+    """A client of Project B from a row of client_states (id, profile, updated_at, version_clamped)."""
+    return SourceClient(
+        id=row["id"],
+        profile=row["profile"],
+        updated_at=row["updated_at"],
+        version_clamped=bool(row.get("version_clamped")),
+    )
 
 
 def source_state(row: Mapping[str, Any]) -> SourceState:
@@ -229,4 +237,5 @@ def _client_outcome(row: Mapping[str, Any]) -> ClientOutcome:
         outcome=row["outcome"],
         conflict=row.get("conflict"),
         other_client_id=UUID(str(other)) if other else None,
+        notices=tuple(row.get("notices") or ()),
     )

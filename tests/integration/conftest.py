@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
+import psycopg
 import pytest
 from moto import mock_aws
+
+from devtools.localdb import LocalProjects, prepare_projects, register_therapists
+from tests.conftest import OTHER_THERAPIST, THERAPIST, Databases
+from tests.random_refs import random_suffix
 
 
 @pytest.fixture
@@ -27,6 +32,18 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 def schema_databases(projects: Any) -> dict[str, str]:
     """A database per project built from its schema files (db/<project>/supabase/schemas), with random names."""
     from ops.sql_surface import build_schema_databases
-    from tests.random_refs import random_suffix
 
     return dict(build_schema_databases(projects.server_url, f"schemas_{random_suffix()}_"))
+
+
+@pytest.fixture
+def fresh(projects: LocalProjects, reconfigure: Callable[..., None]) -> Iterator[Databases]:
+    """Both projects migrated afresh (so a backfill of everything is this test's alone), functions pointed there."""
+    local = prepare_projects(projects.server_url, prefix=f"test_{random_suffix()}_bulk_")
+    register_therapists(local.project_a_url, [THERAPIST, OTHER_THERAPIST])
+    reconfigure(PROJECT_A_DB_URL=local.project_a_functions_url, PROJECT_B_DB_URL=local.project_b_functions_url)
+    with (
+        psycopg.connect(local.project_a_url, autocommit=True) as a,
+        psycopg.connect(local.project_b_url, autocommit=True) as b,
+    ):
+        yield Databases(a=a, b=b)

@@ -17,12 +17,11 @@ import psycopg
 import pytest
 from flask.testing import FlaskClient
 
-from devtools.localdb import LocalProjects, prepare_projects, register_therapists
 from devtools.tokens import sign_service_role_token
 from tests.conftest import JWT_SECRET, OTHER_THERAPIST, THERAPIST, Databases
 from tests.integration.helpers import EVENTS, ROOT, function_client, function_module
 from tests.integration.test_create_session import NOT_FOUND
-from tests.random_refs import random_email, random_name, random_suffix
+from tests.random_refs import random_email, random_name
 
 SERVICE = sign_service_role_token(JWT_SECRET)
 ZERO_COUNTS = {"inserted": 0, "updated": 0, "unchanged": 0, "archived": 0, "conflicts": 0}
@@ -35,19 +34,6 @@ with users as (
 )
 insert into public.profiles (id, name, age) select id, 'Bulk ' || left(id::text, 8), 30 from users returning id
 """
-
-
-@pytest.fixture
-def fresh(projects: LocalProjects, reconfigure: Callable[..., None]) -> Iterator[Databases]:
-    """Both projects migrated afresh (so a backfill of everything is this test's alone), functions pointed there."""
-    local = prepare_projects(projects.server_url, prefix=f"test_{random_suffix()}_bulk_")
-    register_therapists(local.project_a_url, [THERAPIST, OTHER_THERAPIST])
-    reconfigure(PROJECT_A_DB_URL=local.project_a_functions_url, PROJECT_B_DB_URL=local.project_b_functions_url)
-    with (
-        psycopg.connect(local.project_a_url, autocommit=True) as a,
-        psycopg.connect(local.project_b_url, autocommit=True) as b,
-    ):
-        yield Databases(a=a, b=b)
 
 
 def add_clients(db: Databases, count: int) -> list[uuid.UUID]:

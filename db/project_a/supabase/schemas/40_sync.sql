@@ -2,27 +2,102 @@
 -- updated_at}, what its client_states and client_page answer) and are mapped here, in SQL, so a page passes
 -- through the functions as one JSON text.
 
--- The mapping of the design document, the one place that names Project A's synced columns:
--- name -> full_name ('Unnamed client' when blank), email, a note of what Project B knew, and every other
--- field of the profile as source_attributes.
-create function private.synced_columns(p_profile jsonb, p_updated_at timestamptz)
-returns table (full_name text, email text, notes text, source_attributes jsonb, source_updated_at timestamptz)
+-- Versions as Project A keeps them: a finite version no later than the time of writing (now()) plus the skew
+-- is kept as it is; an infinite or later one becomes now(). The skew is client_sync.max_version_skew_seconds,
+-- which the functions set on their connections (MAX_VERSION_SKEW_SECONDS); 60 s when unset, at most an hour.
+-- Project B answers bad versions as the time of reading already; this guards what is stored whoever calls.
+create function private.version_limit(p_read_at timestamptz) returns timestamptz
+language sql
+stable
+as $$
+  select p_read_at + make_interval(secs => least(greatest(coalesce(
+    nullif(current_setting('client_sync.max_version_skew_seconds', true), '')::double precision, 60), 0), 3600))
+$$;
+
+create function private.kept_version(p_version timestamptz, p_read_at timestamptz) returns timestamptz
+language sql
+stable
+as $$
+  select case when p_version is null or (isfinite(p_version) and p_version <= private.version_limit(p_read_at))
+              then p_version else p_read_at end
+$$;
+
+-- The avatar is kept only as an https URL of at most 2,048 characters, with a host and no user part, spaces or
+-- control characters (the therapists' app may render it as a link or an image); any other is dropped (null).
+create function private.with_safe_avatar(p_attributes jsonb) returns jsonb
 language sql
 immutable
+as $$
+  select case when coalesce(jsonb_typeof(p_attributes -> 'avatar_url'), 'null') <> 'null'
+               and not (jsonb_typeof(p_attributes -> 'avatar_url') = 'string'
+                        and char_length(p_attributes ->> 'avatar_url') <= 2048
+                        and p_attributes ->> 'avatar_url'
+                            ~* '^https://[^[:space:][:cntrl:]/?#\\@]+([/?#][^[:space:][:cntrl:]]*)?$')
+              then jsonb_set(p_attributes, '{avatar_url}', 'null'::jsonb)
+              else p_attributes end
+$$;
+
+-- source_attributes within 4 KiB (4,096 bytes of its JSON text): when larger, the attributes that do not fit are
+-- dropped, the largest first, so the most of them are kept and the document stays valid JSON. Each member
+-- takes its key, its value and 4 bytes of punctuation (`": "`, and `, ` or the braces).
+create function private.within_4kib(p_attributes jsonb) returns jsonb
+language sql
+immutable
+as $$
+  select case when octet_length(p_attributes::text) <= 4096 then p_attributes
+         else (select coalesce(jsonb_object_agg(m.key, m.value), '{}'::jsonb)
+                 from (select e.key, e.value,
+                              sum(octet_length(to_jsonb(e.key)::text) + octet_length(e.value::text) + 4)
+                                over (order by octet_length(to_jsonb(e.key)::text) + octet_length(e.value::text),
+                                               e.key) as running
+                         from jsonb_each(p_attributes) e) m
+                where m.running <= 4096) end
+$$;
+
+-- The mapping of the design document, the one place that names Project A's synced columns:
+-- name -> full_name ('Unnamed client' when blank, at most 200 characters), email, a note of what Project B
+-- knew, and every other field of the profile as source_attributes (a safe avatar_url, at most 4 KiB), with the
+-- version as kept. `notices` names what was bounded: version_clamped (here, or by Project B's read:
+-- p_version_clamped), full_name_cut, avatar_url_dropped, source_attributes_cut. Text is cut at a character.
+create function private.synced_columns(p_profile jsonb, p_updated_at timestamptz,
+                                       p_version_clamped boolean default false)
+returns table (full_name text, email text, notes text, source_attributes jsonb, source_updated_at timestamptz,
+               notices text[])
+language sql
+stable
 -- No `set search_path`: that would keep the planner from inlining it into the upsert (it names no table, and
 -- pg_catalog's operators and functions come first whatever the path).
 as $$
-  select coalesce(nullif(btrim(p_profile ->> 'name'), ''), 'Unnamed client'),
+  select rtrim(left(n.name, 200)),
          nullif(btrim(p_profile ->> 'email'), ''),
          'Synced from Project B.' || coalesce(' ' || nullif(concat_ws(', ',
-           'Age: ' || (p_profile ->> 'age'),
-           'Gender: ' || nullif(p_profile ->> 'gender_identity', '')), ''), ''),
-         p_profile - 'name' - 'email',
-         p_updated_at
+           'Age: ' || (b.attributes ->> 'age'),
+           'Gender: ' || nullif(b.attributes ->> 'gender_identity', '')), ''), ''),
+         b.attributes,
+         v.version,
+         array_remove(array[
+           case when p_version_clamped or v.version is distinct from p_updated_at then 'version_clamped' end,
+           case when char_length(n.name) > 200 then 'full_name_cut' end,
+           case when a.attributes is distinct from a.given then 'avatar_url_dropped' end,
+           case when b.attributes is distinct from a.attributes then 'source_attributes_cut' end
+         ], null)
+    from (select coalesce(nullif(btrim(p_profile ->> 'name'), ''), 'Unnamed client') as name) n,
+         (select private.kept_version(p_updated_at, now()) as version) v,
+         (select p_profile - 'name' - 'email' as given,
+                 private.with_safe_avatar(p_profile - 'name' - 'email') as attributes) a,
+         lateral (select private.within_4kib(a.attributes) as attributes) b
 $$;
 
-revoke all on function private.synced_columns(jsonb, timestamptz) from public;
-grant execute on function private.synced_columns(jsonb, timestamptz) to service_role;
+revoke all on function private.version_limit(timestamptz) from public;
+revoke all on function private.kept_version(timestamptz, timestamptz) from public;
+revoke all on function private.with_safe_avatar(jsonb) from public;
+revoke all on function private.within_4kib(jsonb) from public;
+revoke all on function private.synced_columns(jsonb, timestamptz, boolean) from public;
+grant execute on function private.version_limit(timestamptz) to service_role;
+grant execute on function private.kept_version(timestamptz, timestamptz) to service_role;
+grant execute on function private.with_safe_avatar(jsonb) to service_role;
+grant execute on function private.within_4kib(jsonb) to service_role;
+grant execute on function private.synced_columns(jsonb, timestamptz, boolean) to service_role;
 
 -- Writes Project B's states of clients: `p_clients` is a JSON array of {id, profile, updated_at}. One answer
 -- row per distinct id: inserted | updated | unchanged | conflict, with the conflict's kind (email | id) and,
@@ -33,9 +108,10 @@ grant execute on function private.synced_columns(jsonb, timestamptz) to service_
 -- (synced_from is null) is never written: conflict of kind id. An email another client holds is never
 -- taken: conflict of kind email. A concurrent insert of that email still raises unique_violation
 -- (clients_email_unique); the caller retries and then sees the holder here. Conflicts are recorded in
--- private.sync_conflicts, and a client written again resolves its open conflict (remember_outcomes).
+-- private.sync_conflicts, and a client written again resolves its open conflict (remember_outcomes). `notices`
+-- names what synced_columns bounded on the way in (the functions log it by id).
 create function public.upsert_synced_clients(p_clients jsonb, p_therapist_id uuid default null)
-returns table (client_id uuid, outcome text, conflict text, other_client_id uuid)
+returns table (client_id uuid, outcome text, conflict text, other_client_id uuid, notices text[])
 language plpgsql
 security invoker
 set search_path = ''
@@ -45,12 +121,13 @@ declare
   v_outcomes text[];
   v_kinds text[];
   v_others uuid[];
+  v_notices jsonb[];
   v_native uuid[] := '{}';
 begin
   with incoming as (
     select distinct on (s.id) s.id, m.*
-      from jsonb_to_recordset(p_clients) as s (id uuid, profile jsonb, updated_at timestamptz)
-      cross join lateral private.synced_columns(s.profile, s.updated_at) as m
+      from jsonb_to_recordset(p_clients) as s (id uuid, profile jsonb, updated_at timestamptz, version_clamped boolean)
+      cross join lateral private.synced_columns(s.profile, s.updated_at, coalesce(s.version_clamped, false)) as m
      order by s.id, s.updated_at desc nulls last
   ), ranked as (  -- two incoming clients with one email: the first in id order takes it
     select i.*, case when i.email is not null then
@@ -86,12 +163,13 @@ begin
       and (c.source_updated_at is null or c.source_updated_at < excluded.source_updated_at)
     returning c.id, case when c.xmax = 0 then 'inserted' else 'updated' end as result
   )
-  -- One aggregation pass: the four arrays are in the same (unspecified) order, which is all unnest needs.
+  -- One aggregation pass: the five arrays are in the same (unspecified) order, which is all unnest needs.
   select array_agg(k.id),
          array_agg(case when k.kind is not null then 'conflict' else coalesce(w.result, 'unchanged') end),
          array_agg(k.kind),
-         array_agg(k.other)
-    into v_ids, v_outcomes, v_kinds, v_others
+         array_agg(k.other),
+         array_agg(to_jsonb(k.notices))
+    into v_ids, v_outcomes, v_kinds, v_others, v_notices
     from checked k
     left join written w on w.id = k.id;
 
@@ -108,8 +186,9 @@ begin
     select u.id,
            case when u.id = any(v_native) then 'conflict' else u.outcome end,
            case when u.id = any(v_native) then 'id' else u.kind end,
-           u.other
-      from unnest(v_ids, v_outcomes, v_kinds, v_others) as u (id, outcome, kind, other)
+           u.other,
+           array(select jsonb_array_elements_text(u.notices))
+      from unnest(v_ids, v_outcomes, v_kinds, v_others, v_notices) as u (id, outcome, kind, other, notices)
      order by u.id;
 
   perform private.remember_outcomes(v_ids, v_outcomes, v_kinds, v_others, v_native);
@@ -117,7 +196,7 @@ end;
 $$;
 
 comment on function public.upsert_synced_clients(jsonb, uuid) is
-  'Writes Project B''s states of clients ([{id, profile, updated_at}]): only a newer state, never a client Project A created itself, never an email another client holds; records and resolves conflicts. One row per id: inserted, updated, unchanged or conflict (kind email or id).';
+  'Writes Project B''s states of clients ([{id, profile, updated_at}]): only a newer state, never a client Project A created itself, never an email another client holds; records and resolves conflicts. One row per id: inserted, updated, unchanged or conflict (kind email or id), and the notices of what was bounded on the way in.';
 
 revoke all on function public.upsert_synced_clients(jsonb, uuid) from public, anon, authenticated;
 grant execute on function public.upsert_synced_clients(jsonb, uuid) to service_role;

@@ -77,14 +77,16 @@ $$;
 revoke all on function private.resolve_conflicts(uuid[]) from public;
 grant execute on function private.resolve_conflicts(uuid[]) to service_role;
 
--- Moves a watermark forward, never back (a page read again with the overlap is older).
+-- Moves a watermark forward, never back (a page read again with the overlap is older), and never past now plus
+-- the skew (private.kept_version): a version run ahead would make reconcile miss every later change.
 create function private.advance_watermark(p_name text, p_watermark timestamptz, p_watermark_id uuid) returns void
 language sql
 security definer
 set search_path = ''
 as $$
   insert into private.sync_state as s (name, watermark, watermark_id)
-  values (p_name, p_watermark, p_watermark_id)
+  select p_name, private.kept_version(p_watermark, now()), p_watermark_id
+   where p_watermark > '-infinity'
   on conflict (name) do update set watermark = excluded.watermark, watermark_id = excluded.watermark_id,
                                    updated_at = now()
   where (s.watermark, s.watermark_id) < (excluded.watermark, excluded.watermark_id)
@@ -95,7 +97,8 @@ grant execute on function private.advance_watermark(text, timestamptz, uuid) to 
 
 -- One page of a backfill or reconcile in one statement: the clients Project B has (its JSON text passed
 -- through unparsed), the ones it no longer has, and, for reconcile, the watermark to keep once they are
--- written. Answers the counts and the conflicts; a page without absences does not call archive_synced_clients.
+-- written. Answers the counts, the conflicts and the clients whose data was bounded on the way in (notices); a
+-- page without absences does not call archive_synced_clients.
 create function public.apply_sync_page(
   p_clients jsonb,
   p_absences jsonb default '[]'::jsonb,
@@ -110,6 +113,7 @@ as $$
 declare
   v_counts jsonb;
   v_conflicts jsonb;
+  v_notices jsonb;
   v_archived integer := 0;
   v_unchanged_absent integer := 0;
 begin
@@ -121,8 +125,10 @@ begin
            'conflicts', count(*) filter (where outcome = 'conflict')),
          coalesce(jsonb_agg(jsonb_build_object('client_id', client_id, 'kind', conflict,
                                                'other_client_id', other_client_id))
-                    filter (where outcome = 'conflict'), '[]'::jsonb)
-    into v_counts, v_conflicts
+                    filter (where outcome = 'conflict'), '[]'::jsonb),
+         coalesce(jsonb_agg(jsonb_build_object('client_id', client_id, 'outcome', outcome, 'notices', notices))
+                    filter (where cardinality(notices) > 0), '[]'::jsonb)
+    into v_counts, v_conflicts, v_notices
     from applied;
 
   if jsonb_array_length(p_absences) > 0 then
@@ -138,12 +144,13 @@ begin
   return v_counts
     || jsonb_build_object('archived', v_archived,
                           'unchanged', (v_counts ->> 'unchanged')::integer + v_unchanged_absent,
-                          'conflict_list', v_conflicts);
+                          'conflict_list', v_conflicts,
+                          'notices', v_notices);
 end;
 $$;
 
 comment on function public.apply_sync_page(jsonb, jsonb, text, timestamptz, uuid) is
-  'Writes one page of a backfill or reconcile: Project B''s clients (its JSON passed through), the absent ones, and for reconcile the watermark to keep. Answers the counts and the conflicts.';
+  'Writes one page of a backfill or reconcile: Project B''s clients (its JSON passed through), the absent ones, and for reconcile the watermark to keep. Answers the counts, the conflicts and the clients bounded on the way in (notices).';
 
 -- Where reconcile stands: the watermark of `p_name`, or nothing before its first page.
 create function public.sync_watermark(p_name text)

@@ -44,17 +44,37 @@ insert into private.synced_profile_fields (name) values ('name'), ('age'), ('gen
 revoke all on function private.client_profile(public.profiles, text) from public;
 revoke all on function private.client_profile_json(public.profiles, text) from public;
 
--- The current state of each id, in the order asked: the profile (private.client_profile) and its version,
--- or, for an id with no profile, its recorded deletion (if any). read_at is when Project B answered.
+-- One client of client_page's JSON: {id, profile, updated_at}, with version_clamped: true
+-- when the version as stored (p_stored) was bad and is answered as read (p_updated_at).
+create function private.client_state_json(p_id uuid, p_profile json, p_updated_at timestamptz,
+                                          p_stored timestamptz)
+returns json
+language sql
+immutable
+as $$
+  select case when p_updated_at is distinct from p_stored
+              then json_build_object('id', p_id, 'profile', p_profile, 'updated_at', p_updated_at,
+                                     'version_clamped', true)
+              else json_build_object('id', p_id, 'profile', p_profile, 'updated_at', p_updated_at) end
+$$;
+
+revoke all on function private.client_state_json(uuid, json, timestamptz, timestamptz) from public;
+
+-- The current state of each id, in the order asked: the profile (private.client_profile) and its version, as
+-- read (private.kept_version; version_clamped when it was bad), or, for an id with no profile, its recorded
+-- deletion (if any). read_at is when Project B answered.
 create function public.client_states(p_ids uuid[])
-returns table (id uuid, profile jsonb, updated_at timestamptz, deleted_at timestamptz, read_at timestamptz)
+returns table (id uuid, profile jsonb, updated_at timestamptz, deleted_at timestamptz, read_at timestamptz,
+               version_clamped boolean)
 language sql
 stable
 security definer
 set search_path = ''
 as $$
-  select asked.id, case when p.id is not null then private.client_profile(p, u.email) end, p.updated_at,
-         case when p.id is null then d.deleted_at end, statement_timestamp()
+  select asked.id, case when p.id is not null then private.client_profile(p, u.email) end,
+         private.kept_version(p.updated_at, statement_timestamp()),
+         case when p.id is null then d.deleted_at end, statement_timestamp(),
+         private.kept_version(p.updated_at, statement_timestamp()) is distinct from p.updated_at
     from unnest(p_ids) with ordinality as asked (id, position)
     left join public.profiles p on p.id = asked.id
     left join auth.users u on u.id = p.id
@@ -63,14 +83,15 @@ as $$
 $$;
 
 comment on function public.client_states(uuid[]) is
-  'The current state of each id asked, in that order: its profile and version, or its recorded deletion; read_at is when Project B answered.';
+  'The current state of each id asked, in that order: its profile and version (a version run ahead read as read_at, and version_clamped), or its recorded deletion; read_at is when Project B answered.';
 
 -- A page of clients in id order, after `p_after` (null: from the start) and up to `p_until` (inclusive;
 -- null: to the end), at most `p_limit` of them: what a backfill walks. One row: the clients as a JSON array
 -- of {id, profile, updated_at} (passed to Project A as it is), the last id and how many. The page is built as
 -- json (text put together in order) rather than jsonb (a binary tree built, sorted and printed): Project A
 -- parses it once anyway. The bounds are index conditions (an `is null or` would scan from the first id on
--- every page); profile ids are random v4 UUIDs, so the nil UUID is never one.
+-- every page); profile ids are random v4 UUIDs, so the nil UUID is never one. Versions are read as
+-- client_states reads them.
 create function public.client_page(p_after uuid, p_limit integer, p_until uuid default null)
 returns table (clients json, last_id uuid, count integer)
 language sql
@@ -82,15 +103,15 @@ as $$
     select coalesce(p_after, '00000000-0000-0000-0000-000000000000'::uuid) as after_id,
            coalesce(p_until, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid) as until_id
   ), page as (
-    select p.id, private.client_profile_json(p, u.email) as profile, p.updated_at
+    select p.id, private.client_profile_json(p, u.email) as profile, p.updated_at as version,
+           private.kept_version(p.updated_at, statement_timestamp()) as updated_at
       from bounds b
       join public.profiles p on p.id > b.after_id and p.id <= b.until_id
       join auth.users u on u.id = p.id and u.id > b.after_id and u.id <= b.until_id
      order by p.id
      limit least(greatest(p_limit, 0), 5000)
   )
-  select coalesce(json_agg(json_build_object('id', id, 'profile', profile, 'updated_at', updated_at)
-                           order by id), '[]'::json),
+  select coalesce(json_agg(private.client_state_json(id, profile, updated_at, version) order by id), '[]'::json),
          (array_agg(id order by id desc))[1], count(*)::integer
     from page
 $$;
@@ -99,7 +120,9 @@ comment on function public.client_page(uuid, integer, uuid) is
   'A page of clients in id order after p_after and up to p_until, at most p_limit (5000): their states as one JSON array, the last id and the count. What a backfill walks.';
 
 -- Up to `p_limit` changes after (p_since, p_since_id): clients written, as client_page's JSON, and clients
--- deleted (whose profile is still gone) as [{id, deleted_at}], then the (version, id) of the last change.
+-- deleted (whose profile is still gone) as [{id, deleted_at}], then the (version, id) of the last change. The
+-- changes are found and ordered by their versions as stored (the index), and answered as client_states reads
+-- them: the last version too, so a version run ahead never becomes reconcile's watermark.
 create function public.client_changes(p_since timestamptz, p_since_id uuid, p_limit integer)
 returns table (clients jsonb, absences jsonb, last_version timestamptz, last_id uuid, count integer)
 language sql
@@ -125,13 +148,17 @@ as $$
       order by d.deleted_at, d.id
       limit (select n from bounded))
   ), page as (
-    select * from changes order by version, id limit (select n from bounded)
+    select c.*, private.kept_version(c.version, statement_timestamp()) as kept
+      from changes c order by c.version, c.id limit (select n from bounded)
   )
-  select coalesce(jsonb_agg(jsonb_build_object('id', id, 'profile', profile, 'updated_at', version)
+  select coalesce(jsonb_agg(case when kept is distinct from version  -- client_state_json's shape, as jsonb
+                              then jsonb_build_object('id', id, 'profile', profile, 'updated_at', kept,
+                                                      'version_clamped', true)
+                              else jsonb_build_object('id', id, 'profile', profile, 'updated_at', kept) end
                             order by version, id) filter (where profile is not null), '[]'::jsonb),
          coalesce(jsonb_agg(jsonb_build_object('id', id, 'deleted_at', version)
                             order by version, id) filter (where profile is null), '[]'::jsonb),
-         (array_agg(version order by version desc, id desc))[1],
+         (array_agg(kept order by version desc, id desc))[1],
          (array_agg(id order by version desc, id desc))[1],
          count(*)::integer
     from page

@@ -1,0 +1,176 @@
+-- Versions from Project B cannot run ahead of time. A profile's updated_at of 'infinity' or of a far-future
+-- time (written before advance_updated_at existed) was kept forever: the trigger carried it on, the sync stored
+-- it, and reconcile's watermark jumped to it. Now the trigger does not carry a bad version on, the functions
+-- that read versions answer a bad one as the time of reading (and say so), and the rows that hold one are
+-- brought back to now.
+
+-- updated_at is the version the sync orders states by. clock_timestamp() is read after the row lock,
+-- so a later writer of a row always gets a later version, even from an older transaction. An old version that
+-- is infinite or more than a minute ahead (written before this trigger existed) is not carried on: the row
+-- gets clock_timestamp().
+create or replace function private.advance_updated_at() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if tg_op = 'UPDATE' and isfinite(old.updated_at)
+     and old.updated_at <= clock_timestamp() + interval '1 minute' then
+    new.updated_at := greatest(clock_timestamp(), old.updated_at + interval '1 microsecond');
+  else
+    new.updated_at := clock_timestamp();
+  end if;
+  return new;
+end;
+$$;
+
+-- Versions as the sync reads them. A version is kept as it is when it is finite and no later than the time of
+-- reading plus the skew; otherwise (infinite, or run ahead: written before advance_updated_at guarded it) it
+-- is read as the time of reading. The skew is client_sync.max_version_skew_seconds, which the functions set on
+-- their connections (MAX_VERSION_SKEW_SECONDS); 60 s when unset, at most an hour. Neither has `set
+-- search_path`, so that they are inlined into the queries that read versions (they name no table).
+create function private.version_limit(p_read_at timestamptz) returns timestamptz
+language sql
+stable
+as $$
+  select p_read_at + make_interval(secs => least(greatest(coalesce(
+    nullif(current_setting('client_sync.max_version_skew_seconds', true), '')::double precision, 60), 0), 3600))
+$$;
+
+create function private.kept_version(p_version timestamptz, p_read_at timestamptz) returns timestamptz
+language sql
+stable
+as $$
+  select case when p_version is null or (isfinite(p_version) and p_version <= private.version_limit(p_read_at))
+              then p_version else p_read_at end
+$$;
+
+revoke all on function private.version_limit(timestamptz) from public;
+revoke all on function private.kept_version(timestamptz, timestamptz) from public;
+
+-- One client of client_page's JSON: {id, profile, updated_at}, with version_clamped: true
+-- when the version as stored (p_stored) was bad and is answered as read (p_updated_at).
+create function private.client_state_json(p_id uuid, p_profile json, p_updated_at timestamptz,
+                                          p_stored timestamptz)
+returns json
+language sql
+immutable
+as $$
+  select case when p_updated_at is distinct from p_stored
+              then json_build_object('id', p_id, 'profile', p_profile, 'updated_at', p_updated_at,
+                                     'version_clamped', true)
+              else json_build_object('id', p_id, 'profile', p_profile, 'updated_at', p_updated_at) end
+$$;
+
+revoke all on function private.client_state_json(uuid, json, timestamptz, timestamptz) from public;
+
+-- client_states answers one more column, version_clamped: dropped and created again, with its grants.
+drop function public.client_states(uuid[]);
+
+-- The current state of each id, in the order asked: the profile (private.client_profile) and its version, as
+-- read (private.kept_version; version_clamped when it was bad), or, for an id with no profile, its recorded
+-- deletion (if any). read_at is when Project B answered.
+create function public.client_states(p_ids uuid[])
+returns table (id uuid, profile jsonb, updated_at timestamptz, deleted_at timestamptz, read_at timestamptz,
+               version_clamped boolean)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select asked.id, case when p.id is not null then private.client_profile(p, u.email) end,
+         private.kept_version(p.updated_at, statement_timestamp()),
+         case when p.id is null then d.deleted_at end, statement_timestamp(),
+         private.kept_version(p.updated_at, statement_timestamp()) is distinct from p.updated_at
+    from unnest(p_ids) with ordinality as asked (id, position)
+    left join public.profiles p on p.id = asked.id
+    left join auth.users u on u.id = p.id
+    left join private.profile_deletions d on d.id = asked.id
+   order by asked.position
+$$;
+
+comment on function public.client_states(uuid[]) is
+  'The current state of each id asked, in that order: its profile and version (a version run ahead read as read_at, and version_clamped), or its recorded deletion; read_at is when Project B answered.';
+
+revoke all on function public.client_states(uuid[]) from public, anon, authenticated;
+grant execute on function public.client_states(uuid[]) to service_role;
+
+-- A page of clients in id order, after `p_after` (null: from the start) and up to `p_until` (inclusive;
+-- null: to the end), at most `p_limit` of them: what a backfill walks. One row: the clients as a JSON array
+-- of {id, profile, updated_at} (passed to Project A as it is), the last id and how many. The page is built as
+-- json (text put together in order) rather than jsonb (a binary tree built, sorted and printed): Project A
+-- parses it once anyway. The bounds are index conditions (an `is null or` would scan from the first id on
+-- every page); profile ids are random v4 UUIDs, so the nil UUID is never one. Versions are read as
+-- client_states reads them.
+create or replace function public.client_page(p_after uuid, p_limit integer, p_until uuid default null)
+returns table (clients json, last_id uuid, count integer)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  with bounds as (
+    select coalesce(p_after, '00000000-0000-0000-0000-000000000000'::uuid) as after_id,
+           coalesce(p_until, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid) as until_id
+  ), page as (
+    select p.id, private.client_profile_json(p, u.email) as profile, p.updated_at as version,
+           private.kept_version(p.updated_at, statement_timestamp()) as updated_at
+      from bounds b
+      join public.profiles p on p.id > b.after_id and p.id <= b.until_id
+      join auth.users u on u.id = p.id and u.id > b.after_id and u.id <= b.until_id
+     order by p.id
+     limit least(greatest(p_limit, 0), 5000)
+  )
+  select coalesce(json_agg(private.client_state_json(id, profile, updated_at, version) order by id), '[]'::json),
+         (array_agg(id order by id desc))[1], count(*)::integer
+    from page
+$$;
+
+-- Up to `p_limit` changes after (p_since, p_since_id): clients written, as client_page's JSON, and clients
+-- deleted (whose profile is still gone) as [{id, deleted_at}], then the (version, id) of the last change. The
+-- changes are found and ordered by their versions as stored (the index), and answered as client_states reads
+-- them: the last version too, so a version run ahead never becomes reconcile's watermark.
+create or replace function public.client_changes(p_since timestamptz, p_since_id uuid, p_limit integer)
+returns table (clients jsonb, absences jsonb, last_version timestamptz, last_id uuid, count integer)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  with bounded as (
+    select least(greatest(p_limit, 0), 5000) as n,
+           coalesce(p_since_id, '00000000-0000-0000-0000-000000000000'::uuid) as since_id
+  ), changes as (
+    (select p.id, private.client_profile(p, u.email) as profile, p.updated_at as version
+       from public.profiles p
+       join auth.users u on u.id = p.id
+      where (p.updated_at, p.id) > (p_since, (select since_id from bounded))
+      order by p.updated_at, p.id
+      limit (select n from bounded))
+    union all
+    (select d.id, null, d.deleted_at
+       from private.profile_deletions d
+      where (d.deleted_at, d.id) > (p_since, (select since_id from bounded))
+        and not exists (select 1 from public.profiles p where p.id = d.id)
+      order by d.deleted_at, d.id
+      limit (select n from bounded))
+  ), page as (
+    select c.*, private.kept_version(c.version, statement_timestamp()) as kept
+      from changes c order by c.version, c.id limit (select n from bounded)
+  )
+  select coalesce(jsonb_agg(case when kept is distinct from version  -- client_state_json's shape, as jsonb
+                              then jsonb_build_object('id', id, 'profile', profile, 'updated_at', kept,
+                                                      'version_clamped', true)
+                              else jsonb_build_object('id', id, 'profile', profile, 'updated_at', kept) end
+                            order by version, id) filter (where profile is not null), '[]'::jsonb),
+         coalesce(jsonb_agg(jsonb_build_object('id', id, 'deleted_at', version)
+                            order by version, id) filter (where profile is null), '[]'::jsonb),
+         (array_agg(kept order by version desc, id desc))[1],
+         (array_agg(id order by version desc, id desc))[1],
+         count(*)::integer
+    from page
+$$;
+
+-- The versions already run ahead, brought back to now: the trigger above gives each row clock_timestamp().
+-- (The webhook's trigger, where installed, sends an event for each, so Project A follows.)
+update public.profiles set updated_at = clock_timestamp()
+ where not isfinite(updated_at) or updated_at > clock_timestamp() + interval '1 minute';
