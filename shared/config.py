@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.db_urls import unencrypted_remote_problem
 
 # The sequential database steps of the longest request: create_session books in Project A, reads the
 # client from Project B, then books again with the copied client.
@@ -109,6 +111,14 @@ class Settings(BaseSettings):
         then its remainder's send)."""
         job = self.job_budget_seconds + STEPS_PER_PAGE * self._step_seconds + self._queue_seconds
         return max(self.worst_case_http_seconds, job)
+
+    @field_validator("project_a_db_url", "project_b_db_url")
+    @classmethod
+    def _encrypted_unless_local(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        problem = unencrypted_remote_problem(value.get_secret_value()) if value is not None else None
+        if problem is not None:
+            raise ValueError(f"{str(info.field_name).upper()} {problem}")
+        return value
 
     @model_validator(mode="after")
     def _answers_within_the_function_timeout(self) -> Settings:

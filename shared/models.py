@@ -139,6 +139,19 @@ class BackfillRange(BaseModel):
     end: UUID
     cursor: UUID | None = None
 
+    @model_validator(mode="after")
+    def _cursor_within_the_range(self) -> BackfillRange:
+        # UUIDs order as Postgres orders them (by their 128-bit value), so this is the range the SQL pages.
+        if self.start > self.end:
+            raise ValueError("start is after end")
+        if self.cursor is not None and not self.start <= self.cursor <= self.end:
+            raise ValueError("cursor is outside [start, end]")
+        return self
+
+
+# A message of sync_client's queue: a webhook retry or a backfill job.
+QUEUE_MESSAGE: TypeAdapter[QueuedSync | BackfillRange] = TypeAdapter(QueuedSync | BackfillRange)
+
 
 class SyncOneRequest(BaseModel):
     """sync_client's body for one client."""

@@ -9,8 +9,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import TypeAdapter
-
 from shared.auth import ServiceRole, verify_caller
 from shared.config import get_settings
 from shared.errors import Forbidden
@@ -27,11 +25,10 @@ from shared.http import (
     require_json_post,
 )
 from shared.logs import log_event
-from shared.models import BackfillRange, BulkSyncRequest, QueuedSync, SyncOneRequest
+from shared.models import QUEUE_MESSAGE, BulkSyncRequest, QueuedSync, SyncOneRequest
 from shared.wiring import backfill_service, reconcile_service, sync_service
 
 FUNCTION = "sync_client"
-QUEUE_MESSAGE: TypeAdapter[QueuedSync | BackfillRange] = TypeAdapter(QueuedSync | BackfillRange)
 # Left of a Lambda invocation's time when a job stops paging, for queueing its remainder and answering.
 STOP_MARGIN_SECONDS = 5.0
 

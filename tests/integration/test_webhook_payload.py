@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from tests.conftest import WEBHOOK_SECRET, Databases
 from tests.random_refs import random_email, random_name
@@ -85,7 +83,14 @@ def test_installing_again_replaces_the_secret(db: Databases, installed: None) ->
 
 @pytest.mark.parametrize("role", ["anon", "authenticated", "service_role"])
 @pytest.mark.parametrize(
-    "relation", ["vault.decrypted_secrets", "vault.secrets", "net.http_request_queue", "private.profile_deletions"]
+    "relation",
+    [
+        "vault.decrypted_secrets",
+        "vault.secrets",
+        "net.http_request_queue",
+        "private.profile_deletions",
+        "private.retired_webhook_secrets",
+    ],
 )
 def test_no_api_role_reads_the_secret_or_the_queued_requests(
     projects: Any, db: Databases, installed: None, role: str, relation: str
@@ -95,34 +100,3 @@ def test_no_api_role_reads_the_secret_or_the_queued_requests(
         conn.execute(f"set local role {role}")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(f"select * from {relation}")
-
-
-def test_a_webhook_of_the_earlier_version_is_moved_to_vault_by_the_migration(projects: Any, db: Databases) -> None:
-    """The baseline migration re-installs a webhook whose secret sat in its trigger arguments."""
-    from ops.migrate import migration_files
-
-    headers = json.dumps({"Content-Type": "application/json", "Authorization": "Bearer old-secret"})
-    for table, when in (("public.profiles", "insert or update or delete"), ("auth.users", "update of email")):
-        db.b.execute(
-            sql.SQL(
-                "create or replace trigger client_sync_webhook after {} on {} for each row"
-                " execute function supabase_functions.http_request({}, 'POST', {}, '{{}}', '4000')"
-            ).format(sql.SQL(when), sql.SQL(table), sql.Literal(URL), sql.Literal(headers))
-        )
-    try:
-        upgrade = migration_files("project_b")[0].read_text()
-        db.b.execute(upgrade[upgrade.index("-- A webhook installed by an earlier version") :])
-
-        arguments = db.b.execute(
-            "select encode(tgargs, 'escape'), tgfoid::regproc::text"
-            " from pg_trigger where tgname = 'client_sync_webhook'"
-        ).fetchall()
-        assert sorted(function for _, function in arguments) == ["private.client_sync_webhook"] * 2
-        assert all("old-secret" not in args and URL in args and "4000" in args for args, _ in arguments)
-        client_id = uuid.uuid4()
-        db.add_project_b_client(client_id, random_name(), random_email())
-        (request,) = sent_for(db, client_id)
-        assert request["headers"]["Authorization"] == "Bearer old-secret"
-    finally:
-        db.b.execute("select private.install_client_sync_webhook(%s, %s)", (URL, WEBHOOK_SECRET))
-        db.b.execute("select private.uninstall_client_sync_webhook()")

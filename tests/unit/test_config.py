@@ -105,3 +105,54 @@ def test_a_refused_setting_does_not_quote_the_environment(monkeypatch: pytest.Mo
     with pytest.raises(ValidationError) as refused:
         Settings()
     assert "secret-value" not in str(refused.value)
+
+
+PASSWORD = "pw-4f1e9c0d"
+REMOTE = f"postgresql://client_sync.ref:{PASSWORD}@aws-0-eu-west-1.pooler.supabase.com:5432/postgres"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"{REMOTE}?sslmode=verify-full&sslrootcert=/var/task/prod-ca-2021.crt",
+        f"{REMOTE}?sslmode=verify-ca&sslrootcert=/var/task/prod-ca-2021.crt",
+        f"{REMOTE}?sslmode=require",
+        f"host=db.ref.supabase.co user=client_sync password={PASSWORD} sslmode=verify-full",
+        f"postgresql://client_sync:{PASSWORD}@localhost:5432/postgres",
+        f"postgresql://client_sync:{PASSWORD}@127.0.0.1:5432/postgres?sslmode=disable",
+        f"postgresql://client_sync:{PASSWORD}@127.3.2.1/postgres",
+        f"postgresql://client_sync:{PASSWORD}@[::1]:5432/postgres?sslmode=prefer",
+        "postgresql:///postgres?host=/tmp/pg-socket&user=client_sync",
+        "host=/var/run/postgresql dbname=postgres user=client_sync",
+        "dbname=postgres user=client_sync",  # no host: libpq's default unix socket
+        f"postgresql://client_sync:{PASSWORD}@db.ref.supabase.co/postgres?hostaddr=127.0.0.1",
+    ],
+)
+def test_a_database_url_is_encrypted_or_on_this_machine(url: str) -> None:
+    assert Settings(project_a_db_url=url, project_b_db_url=url).project_a_db_url is not None
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        (f"{REMOTE}?sslmode=disable", "sslmode=disable"),
+        (f"{REMOTE}?sslmode=allow", "sslmode=allow"),
+        (f"{REMOTE}?sslmode=prefer", "sslmode=prefer"),
+        (REMOTE, "no sslmode"),
+        (f"{REMOTE}?sslmode=verify-{PASSWORD}", "an sslmode libpq does not know"),
+        (f"host=10.0.0.5 user=client_sync password={PASSWORD}", "no sslmode"),
+        (f"postgresql://client_sync:{PASSWORD}@localhost,db.ref.supabase.co/postgres", "no sslmode"),
+        (f"postgresql://client_sync:{PASSWORD}@localhost/postgres?hostaddr=10.0.0.5", "no sslmode"),
+        (f"postgresql://client_sync:{PASSWORD}@127.0.0.1.example.com/postgres", "no sslmode"),
+        (f"postgresql://client_sync:{PASSWORD}@db/postgres?{PASSWORD}=1", "not a connection string"),
+    ],
+)
+@pytest.mark.parametrize("variable", ["PROJECT_A_DB_URL", "PROJECT_B_DB_URL"])
+def test_a_database_url_to_another_machine_without_an_encrypted_sslmode_is_refused(
+    monkeypatch: pytest.MonkeyPatch, variable: str, url: str, says: str
+) -> None:
+    monkeypatch.setenv(variable, url)
+    with pytest.raises(ValidationError, match=f"{variable} .*{says}") as refused:
+        Settings()
+    assert PASSWORD not in str(refused.value)
+    assert "supabase.com" not in str(refused.value) and "10.0.0.5" not in str(refused.value)

@@ -8,17 +8,17 @@ import traceback
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 import pytest
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from shared.errors import EventKindNotHandled, InvalidEvent, InvalidMessage, UpstreamUnavailable
 from shared.events.kinds import dispatch, event_kind
 from shared.events.schedule import ScheduledEvent, parse_schedule
 from shared.events.sqs import SqsRecord, parse_message, parse_sqs_batch, process_sqs_batch
-from shared.models import QueuedSync
+from shared.models import QUEUE_MESSAGE, BackfillRange, QueuedSync
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 SECRET = "jane.doe@example.com"  # stands for patient data in a body: it must never reach a log or an error
@@ -27,20 +27,6 @@ SECRET = "jane.doe@example.com"  # stands for patient data in a body: it must ne
 def load(name: str) -> dict[str, Any]:
     event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
     return event
-
-
-class BackfillRange(BaseModel):
-    """Stands in for the backfill job message of the next issue."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: Literal["backfill_range"]
-    start: UUID
-    end: UUID
-    cursor: UUID | None
-
-
-SyncMessage: TypeAdapter[QueuedSync | BackfillRange] = TypeAdapter(QueuedSync | BackfillRange)
 
 
 def sqs_event(*bodies: str, groups: list[str] | None = None) -> dict[str, Any]:
@@ -139,13 +125,13 @@ def test_the_sqs_batch_file_parses_in_order_into_its_two_messages() -> None:
     assert parse_message(retry, QueuedSync) == QueuedSync(
         client_id=UUID("00000000-0000-4000-8000-000000000000"), table="public.profiles", type="UPDATE"
     )
-    assert parse_message(backfill, SyncMessage) == BackfillRange(
+    assert parse_message(backfill, QUEUE_MESSAGE) == BackfillRange(
         kind="backfill_range",
         start=UUID("00000000-0000-0000-0000-000000000000"),
         end=UUID("7fffffff-ffff-ffff-ffff-ffffffffffff"),
         cursor=None,
     )
-    assert isinstance(parse_message(retry, SyncMessage), QueuedSync)
+    assert isinstance(parse_message(retry, QUEUE_MESSAGE), QueuedSync)
 
 
 def test_a_poisoned_record_alone_is_reported_and_the_others_are_handled(
@@ -247,7 +233,7 @@ def test_an_invalid_message_says_what_is_wrong_but_quotes_nothing_of_the_body() 
     ]
     for record, says in expected:
         with pytest.raises(InvalidMessage) as raised:
-            parse_message(record, SyncMessage if record is other_kind else QueuedSync)
+            parse_message(record, QUEUE_MESSAGE if record is other_kind else QueuedSync)
         assert says in str(raised.value)
         assert raised.value.message_id == record.message_id
         # Nor does its traceback: the ValidationError, which holds the input, is not chained.

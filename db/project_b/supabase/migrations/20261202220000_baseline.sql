@@ -354,26 +354,3 @@ end;
 $$;
 
 revoke all on function private.uninstall_client_sync_webhook() from public;
-
--- ===== Data: not in the schema files =====
-
--- A webhook installed by an earlier version (supabase_functions.http_request, the secret in its trigger
--- arguments) is installed again the new way, its secret moved to Vault.
-do $$
-declare
-  v_args text[];
-begin
-  select string_to_array(encode(t.tgargs, 'escape'), '\000') into v_args
-    from pg_trigger t
-    join pg_proc p on p.oid = t.tgfoid
-   where t.tgrelid = 'public.profiles'::regclass and t.tgname = 'client_sync_webhook'
-     and p.proname = 'http_request';
-  if v_args is not null then
-    perform private.install_client_sync_webhook(
-      replace(v_args[1], '\\', '\'),
-      substr(replace(v_args[3], '\\', '\')::jsonb ->> 'Authorization', length('Bearer ') + 1),
-      coalesce(nullif(v_args[5], '')::integer, 5000)
-    );
-  end if;
-end
-$$;

@@ -39,9 +39,18 @@ $$;
 
 revoke all on function private.client_sync_webhook() from public;
 
+-- The SHA-256 of each webhook secret that sat in a trigger's arguments, which every role reads in pg_trigger:
+-- such a secret is rotated, never installed again. Migration 20261203002100 retires the secrets of webhooks of
+-- the earlier kind; install_client_sync_webhook refuses what this holds.
+create table private.retired_webhook_secrets (
+  sha256 bytea primary key,
+  retired_at timestamptz not null default now()
+);
+
 -- Installs (or points elsewhere) the database webhook and keeps its secret in Vault. Run it once per
 -- environment, as an administrator:
 --   select private.install_client_sync_webhook('https://.../webhooks/project-b', '<PROJECT_B_WEBHOOK_SECRET>');
+-- It refuses a secret that is or was in any trigger's arguments.
 create function private.install_client_sync_webhook(
   p_url text,
   p_secret text,
@@ -55,6 +64,13 @@ declare
 begin
   if coalesce(p_url, '') = '' or coalesce(p_secret, '') = '' then
     raise exception 'the webhook URL and secret are required';
+  end if;
+  if exists (select from private.retired_webhook_secrets where sha256 = sha256(convert_to(p_secret, 'UTF8')))
+     or exists (select from pg_catalog.pg_trigger where position(convert_to(p_secret, 'UTF8') in tgargs) > 0) then
+    raise exception 'this webhook secret was in trigger arguments, which every database role can read: rotate it'
+      using errcode = 'invalid_parameter_value',
+            hint = 'Choose a new secret (openssl rand -hex 32), set the functions'' PROJECT_B_WEBHOOK_SECRET '
+                   '(ProjectBWebhookSecret) to it, and install the webhook with the new secret.';
   end if;
   select id into v_secret_id from vault.secrets where name = 'client_sync_webhook_secret';
   if v_secret_id is null then
@@ -79,7 +95,7 @@ end;
 $$;
 
 comment on function private.install_client_sync_webhook(text, text, integer) is
-  'Installs the database webhook (or points it elsewhere) on profiles and on email changes of auth.users, and keeps its secret in Vault. Run once per environment, by an administrator.';
+  'Installs the database webhook (or points it elsewhere) on profiles and on email changes of auth.users, and keeps its secret in Vault. Refuses a secret that is or was in trigger arguments. Run once per environment, by an administrator.';
 
 revoke all on function private.install_client_sync_webhook(text, text, integer) from public;
 
