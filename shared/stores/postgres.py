@@ -1,6 +1,7 @@
-"""The Postgres backend: Project A and Project B over direct connections (psycopg), as the service role.
+"""The Postgres backend: Project A and Project B over direct connections (psycopg), as the functions' login.
 
-Every statement calls one SQL function of the migrations, the same ones PostgREST's rpc reaches.
+Every statement calls one SQL function of the migrations, the same ones PostgREST's rpc reaches; the login may
+execute those and nothing else (db/client_sync_role.sql).
 """
 
 from __future__ import annotations
