@@ -97,9 +97,9 @@ def estimated_backfill_total(start: str | None, cursor: str | None, done: int) -
     """Rows in the whole backfill, estimated from how far its cursor (the last id written) is through the id space:
     Project B's ids are random (gen_random_uuid), so `done` rows over that fraction. None when it cannot tell.
 
-    TODO(issue 8): the exact total once Project B has `public.client_count()` (the number of profiles, a security
-    definer executable by client_sync and service_role; asked for, not added here: this change adds no migration),
-    read through a ProjectB method before the first page; then the bar has a true total and this estimate goes.
+    TODO(issue 8): the exact total once Project B has `public.client_count()` (the number of profiles, executable
+    by service_role; asked for, not added here: this change adds no migration), read through a ProjectB method
+    before the first page; then the bar has a true total and this estimate goes.
     """
     if cursor is None:
         return float(done)

@@ -1,7 +1,6 @@
 """The Postgres backend: Project A and Project B over direct connections (psycopg), as the functions' login.
 
-Every statement calls one SQL function of the migrations, the same ones PostgREST's rpc reaches; the login may
-execute those and nothing else (db/client_sync_role.sql).
+Every statement calls one SQL function of the migrations, the same ones PostgREST's rpc reaches.
 """
 
 from __future__ import annotations
