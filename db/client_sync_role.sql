@@ -1,7 +1,10 @@
--- The functions' own login, `client_sync`: it may act as service_role (each pooled connection starts with
--- `set role service_role`) and as authenticated (a booking switches to it with set_config('role', ...),
--- which needs the session user to be a member), and nothing more: no superuser, no owner of anything, no
--- DDL. NOINHERIT: the login itself has no privileges until it sets one of the two roles.
+-- The functions' own login, `client_sync`: it calls the SQL surface as itself and can do nothing else. Its only
+-- privileges are EXECUTE on the surface's functions, granted by the migrations (each function that must see past
+-- row level security is a security definer owned by the tables' owner). It has no privilege on any table, and
+-- the one role it may set is `authenticated`, which row level security holds to a therapist's own rows: a booking
+-- switches to it with set_config('role', ...) (which needs the session's login to be a member) to book as the
+-- therapist. Never service_role or a table owner, which see past row level security; no superuser, owner of
+-- nothing, no DDL. NOINHERIT: `authenticated`'s privileges are not the login's own.
 --
 -- Written once for both projects: db/project_a/supabase/roles.sql and db/project_b/supabase/roles.sql are
 -- links to this file, the Supabase CLI's custom roles file. `supabase db push --include-roles` runs it before
@@ -36,14 +39,14 @@ begin
   end if;
 
   begin
-    grant service_role to client_sync;
     grant authenticated to client_sync;
   exception when unique_violation then
     null;  -- granted at the same moment by a migration in another database
   end;
 
-  -- No other membership, no admin option (it could grant the roles on), and on PostgreSQL 16 and later
-  -- no inherited membership either (there, a grant's own inherit option counts, not the role's).
+  -- No other membership (service_role, which an earlier version granted, included), no admin option (it
+  -- could grant the role on), and on PostgreSQL 16 and later no inherited membership either (there, a grant's
+  -- own inherit option counts, not the role's).
   for r in
     select g.rolname as granted, gr.rolname as grantor, m.admin_option,
            coalesce((to_jsonb(m) ->> 'inherit_option')::boolean, false) as inherit_option
@@ -52,7 +55,7 @@ begin
       join pg_roles gr on gr.oid = m.grantor
      where m.member = v_role
   loop
-    if r.granted not in ('service_role', 'authenticated') then
+    if r.granted <> 'authenticated' then
       execute format('revoke %I from client_sync', r.granted)
               || case when v_pg16 then format(' granted by %I', r.grantor) else '' end;
       continue;
@@ -66,7 +69,8 @@ begin
     end if;
   end loop;
 
-  -- No privilege of its own on anything of this database: whatever was granted to client_sync directly.
+  -- No privilege of its own on a schema, table, column, sequence or this database: whatever was granted to
+  -- client_sync directly. Its EXECUTE on functions is the migrations' (this file runs before them on every push).
   for r in
     select distinct format('revoke all on schema %I from client_sync', n.nspname) as stmt
       from pg_namespace n, aclexplode(n.nspacl) a
@@ -78,10 +82,6 @@ begin
      where exists (select 1 from aclexplode(c.relacl) a where a.grantee = v_role)
         or exists (select 1 from pg_attribute t, aclexplode(t.attacl) a
                     where t.attrelid = c.oid and a.grantee = v_role)
-    union
-    select format('revoke all on routine %s from client_sync', p.oid::regprocedure)
-      from pg_proc p, aclexplode(p.proacl) a
-     where a.grantee = v_role
     union
     select format('revoke all on database %I from client_sync', d.datname)
       from pg_database d, aclexplode(d.datacl) a

@@ -17,7 +17,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ops.migrate import apply_migrations, load_seed
 
-# The functions' login (db/client_sync_role.sql): acts as service_role and authenticated, nothing more.
+# The functions' login (db/client_sync_role.sql): executes the SQL surface's functions, may set authenticated.
 FUNCTIONS_ROLE = "client_sync"
 
 

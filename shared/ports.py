@@ -176,7 +176,7 @@ class TherapistSyncAnswer:
 
 
 class ProjectA(Protocol):
-    """Project A: bookings as the therapist, and writes of synced clients as the service role."""
+    """Project A: bookings as the therapist, and writes of synced clients past row level security."""
 
     def book_session(self, request: BookingRequest, copy: SourceClient | None = None) -> BookingAnswer:
         """One round trip: check the therapist, write `copy` of the client if given, book."""
@@ -220,7 +220,7 @@ class ProjectA(Protocol):
 
 
 class ProjectB(Protocol):
-    """Project B: clients (profile and email) read as the service role."""
+    """Project B: clients (profile and email), read through its SQL functions."""
 
     def read_clients(self, client_ids: Sequence[UUID]) -> list[SourceState]:
         """The current state of each id, in the order asked, in one query."""

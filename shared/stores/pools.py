@@ -28,8 +28,7 @@ _STATEMENT_TIMEOUT_SETTINGS: dict[Project, str] = {
 }
 
 _SESSION_SETUP = sql.SQL(
-    "set role service_role; set statement_timeout = {}; set lock_timeout = {};"
-    " set client_sync.max_version_skew_seconds = {}"
+    "set statement_timeout = {}; set lock_timeout = {}; set client_sync.max_version_skew_seconds = {}"
 )
 
 
@@ -38,8 +37,8 @@ def session_setup(
 ) -> Callable[[Connection], None]:
     """The pool's `configure`: what every new connection runs, in one round trip (a simple query).
 
-    The functions' login (client_sync, NOINHERIT) has no rights of its own: each connection acts as service_role
-    (a booking's statement switches to authenticated).
+    The connection stays the functions' login, client_sync, which may only execute the SQL surface's functions (a
+    booking's statement switches to authenticated to book as the therapist; db/client_sync_role.sql).
     The timeouts are set here rather than as startup `options`, which a pooler may not pass on, and so is the skew
     a version read from Project B may have (Settings.max_version_skew_seconds), which the SQL reads.
     """
@@ -58,8 +57,7 @@ def session_setup(
 def get_pool(name: Project, conninfo: str, settings: Settings) -> ConnectionPool:
     """The pool for `conninfo`, created on first use (psycopg_pool is imported only then).
 
-    Its connections act as service_role, with the statement timeout of the project `name` and
-    settings.db_lock_timeout_ms.
+    Its connections get the statement timeout of the project `name` and settings.db_lock_timeout_ms.
     """
     statement_timeout_ms = int(getattr(settings, _STATEMENT_TIMEOUT_SETTINGS[name]))
     key = (name, conninfo)

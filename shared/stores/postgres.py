@@ -1,4 +1,4 @@
-"""The Postgres backend: Project A and Project B over direct connections (psycopg), as the service role.
+"""The Postgres backend: Project A and Project B over direct connections (psycopg), as the functions' login.
 
 Every statement calls one SQL function of db/<project>/supabase/schemas, the same ones PostgREST's rpc reaches.
 """

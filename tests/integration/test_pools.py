@@ -1,4 +1,4 @@
-"""Every pooled connection of either project acts as service_role with the configured timeouts."""
+"""Every pooled connection of either project stays the functions' login, client_sync, with the configured timeouts."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from devtools.localdb import FUNCTIONS_ROLE
 from shared.config import get_settings
 from shared.stores.pools import Project, get_pool, pooled_connection
 
@@ -30,7 +31,7 @@ def test_each_projects_connections_get_their_statement_timeout_and_the_lock_time
     reconfigure: Callable[..., None], project: Project, statement_timeout: int
 ) -> None:
     reconfigure(PROJECT_A_STATEMENT_TIMEOUT_MS="2345", PROJECT_B_STATEMENT_TIMEOUT_MS="3456", DB_LOCK_TIMEOUT_MS="789")
-    assert session_state(project) == ("service_role", statement_timeout, 789)
+    assert session_state(project) == (FUNCTIONS_ROLE, statement_timeout, 789)
 
 
 def test_the_defaults_are_set(projects: Any) -> None:
@@ -39,7 +40,7 @@ def test_the_defaults_are_set(projects: Any) -> None:
         ("project_a", settings.project_a_statement_timeout_ms),
         ("project_b", settings.project_b_statement_timeout_ms),
     ):
-        assert session_state(project) == ("service_role", timeout, settings.db_lock_timeout_ms)
+        assert session_state(project) == (FUNCTIONS_ROLE, timeout, settings.db_lock_timeout_ms)
 
 
 def test_a_statement_over_the_timeout_is_cancelled(reconfigure: Callable[..., None]) -> None:

@@ -187,7 +187,6 @@ def test_two_clients_of_one_page_with_one_email_the_first_by_id_takes_it(project
         for client_id, name in ((second, "Second"), (first, "First"))
     ]
     with psycopg.connect(projects.project_a_functions_url, autocommit=True) as conn:
-        conn.execute("set role service_role")
         answer = conn.execute(
             "select client_id, outcome, conflict, other_client_id from public.upsert_synced_clients(%s)",
             (json.dumps(rows),),

@@ -149,11 +149,51 @@ comment on function public.create_session(uuid, timestamptz, integer, text, text
 revoke all on function public.create_session(uuid, timestamptz, integer, text, text) from public, anon;
 grant execute on function public.create_session(uuid, timestamptz, integer, text, text) to authenticated;
 
--- Booking as the therapist in ONE statement. The functions' connection (service role) calls this with
--- the verified claims: it sets request.jwt.claims and, when Project A lacks the client, first writes the
--- copy `p_client` (one element of upsert_synced_clients' array) as the service role; then it switches to
--- `authenticated` for the rest of the transaction, as PostgREST does, and public.create_session runs under
--- row level security. A security invoker function may change the role; a definer one may not. Answers
+-- The privileged half of a booking, before book_session_as turns into the therapist: answers
+-- {"outcome": "not_a_therapist"} unless the user of request.jwt.claims is a therapist; otherwise, when Project B's
+-- client `p_client` is given (one element of upsert_synced_clients' array), writes it as that therapist's
+-- client unless Project A has it already, and answers {"client": the upsert's row, "copy_refused": true when
+-- another client's email kept the copy out}; without a copy, {"held_elsewhere": private.held_elsewhere(...)}.
+-- A security definer (owned by the tables' owner, search_path
+-- pinned): the functions' login has no privilege on the tables.
+create function public.copy_client_for_booking(p_client_id uuid, p_client jsonb)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := auth.uid();
+  v_copy jsonb;
+begin
+  if v_uid is null or not private.is_therapist() then
+    return jsonb_build_object('outcome', 'not_a_therapist');
+  end if;
+  if p_client is null then
+    -- Asked before the claim, on every call without a copy: the same work for any answer.
+    return jsonb_build_object('copy_refused', false, 'held_elsewhere', private.held_elsewhere(p_client_id, v_uid));
+  end if;
+  select to_jsonb(u) into v_copy
+    from public.upsert_synced_clients(jsonb_build_array(p_client || jsonb_build_object('id', p_client_id)), v_uid) u;
+  return jsonb_build_object(
+    'client', v_copy,
+    'copy_refused', coalesce(v_copy ->> 'conflict' = 'email', false)
+                    and not exists (select 1 from public.clients where id = p_client_id)
+  );
+end;
+$$;
+
+comment on function public.copy_client_for_booking(uuid, jsonb) is
+  'book_session_as''s privileged half, before it acts as the therapist: not_a_therapist unless the claims'' user is one; then writes the copy of Project B''s client (p_client) as theirs when Project A lacks it. Answers the upsert''s row as client, and copy_refused when another client holds its email; without a copy, held_elsewhere when Project A holds the id for someone else.';
+
+revoke all on function public.copy_client_for_booking(uuid, jsonb) from public, anon, authenticated;
+grant execute on function public.copy_client_for_booking(uuid, jsonb) to service_role, client_sync;
+
+-- Booking as the therapist in ONE statement. The functions' login (client_sync) calls this with the verified
+-- claims: it sets request.jwt.claims, has copy_client_for_booking check the therapist and write the copy
+-- `p_client` when Project A lacks the client, then switches to `authenticated` for the rest of the transaction,
+-- as PostgREST does, and public.create_session runs under row level security. A security invoker function may
+-- change the role (the session's login must be a member of `authenticated`); a definer one may not. Answers
 -- create_session's JSON plus `client` (the upsert's row, when a copy was given); `email_conflict` when the
 -- copy could not be made because another client has its email. A not_found without a copy adds
 -- `held_elsewhere: true` when no copy could help (private.held_elsewhere), for the functions only.
@@ -172,34 +212,22 @@ set search_path = ''
 as $$
 declare
   v_copy jsonb;
-  v_copy_refused boolean := false;
-  v_held_elsewhere boolean := false;
   v_result jsonb;
 begin
   perform set_config('request.jwt.claims', p_claims::text, true);
-  if auth.uid() is null or not private.is_therapist() then
-    return jsonb_build_object('outcome', 'not_a_therapist');
-  end if;
-
-  if p_client is null then
-    -- Asked before the claim, as the service role, on every call without a copy: the same work for any answer.
-    v_held_elsewhere := private.held_elsewhere(p_client_id, auth.uid());
-  else
-    select to_jsonb(u) into v_copy
-      from public.upsert_synced_clients(jsonb_build_array(p_client || jsonb_build_object('id', p_client_id)),
-                                        auth.uid()) as u;
-    v_copy_refused := v_copy ->> 'conflict' = 'email'
-                      and not exists (select 1 from public.clients where id = p_client_id);
+  v_copy := public.copy_client_for_booking(p_client_id, p_client);
+  if v_copy ->> 'outcome' = 'not_a_therapist' then
+    return v_copy;
   end if;
 
   perform set_config('role', 'authenticated', true);
   v_result := public.create_session(p_client_id, p_starts_at, p_duration_minutes, p_notes, p_idempotency_key);
-  if v_copy_refused and v_result ->> 'outcome' = 'not_found' then
+  if (v_copy ->> 'copy_refused')::boolean and v_result ->> 'outcome' = 'not_found' then
     v_result := jsonb_build_object('outcome', 'email_conflict');
-  elsif v_held_elsewhere and v_result ->> 'outcome' = 'not_found' then
+  elsif (v_copy ->> 'held_elsewhere')::boolean and v_result ->> 'outcome' = 'not_found' then
     v_result := v_result || jsonb_build_object('held_elsewhere', true);
   end if;
-  return v_result || jsonb_strip_nulls(jsonb_build_object('client', v_copy));
+  return v_result || jsonb_strip_nulls(jsonb_build_object('client', v_copy -> 'client'));
 end;
 $$;
 
@@ -209,4 +237,4 @@ comment on function public.book_session_as(jsonb, uuid, timestamptz, integer, te
 revoke all on function public.book_session_as(jsonb, uuid, timestamptz, integer, text, text, jsonb)
   from public, anon, authenticated;
 grant execute on function public.book_session_as(jsonb, uuid, timestamptz, integer, text, text, jsonb)
-  to service_role;
+  to service_role, client_sync;

@@ -1,6 +1,8 @@
 -- Project A: writing Project B's clients. Project B's clients arrive as Project B states them ({id, profile,
 -- updated_at}, what its client_states and client_page answer) and are mapped here, in SQL, so a page passes
--- through the functions as one JSON text.
+-- through the functions as one JSON text. The functions' login (client_sync) has no privilege on any table, and
+-- no role it may take sees past row level security: what it calls here is a security definer, owned by the
+-- tables' owner, with search_path pinned, executable by client_sync and service_role only.
 
 -- Versions as Project A keeps them: a finite version no later than the time of writing (now()) plus the skew
 -- is kept as it is; an infinite or later one becomes now(). The skew is client_sync.max_version_skew_seconds,
@@ -113,7 +115,7 @@ grant execute on function private.synced_columns(jsonb, timestamptz, boolean) to
 create function public.upsert_synced_clients(p_clients jsonb, p_therapist_id uuid default null)
 returns table (client_id uuid, outcome text, conflict text, other_client_id uuid, notices text[])
 language plpgsql
-security invoker
+security definer
 set search_path = ''
 as $$
 declare
@@ -199,7 +201,7 @@ comment on function public.upsert_synced_clients(jsonb, uuid) is
   'Writes Project B''s states of clients ([{id, profile, updated_at}]): only a newer state, never a client Project A created itself, never an email another client holds; records and resolves conflicts. One row per id: inserted, updated, unchanged or conflict (kind email or id), and the notices of what was bounded on the way in.';
 
 revoke all on function public.upsert_synced_clients(jsonb, uuid) from public, anon, authenticated;
-grant execute on function public.upsert_synced_clients(jsonb, uuid) to service_role;
+grant execute on function public.upsert_synced_clients(jsonb, uuid) to service_role, client_sync;
 
 -- Archives clients Project B no longer has: `p_absences` is a JSON array of {id, deleted_at} (the deletion
 -- Project B recorded) or {id, absent_since} (when a read found no profile and no deletion is recorded).
@@ -210,7 +212,7 @@ grant execute on function public.upsert_synced_clients(jsonb, uuid) to service_r
 create function public.archive_synced_clients(p_absences jsonb)
 returns table (client_id uuid, outcome text)
 language plpgsql
-security invoker
+security definer
 set search_path = ''
 as $$
 begin
@@ -239,7 +241,7 @@ comment on function public.archive_synced_clients(jsonb) is
   'Archives the synced clients Project B no longer has ([{id, deleted_at or absent_since}]) whose stored state is older than the absence; never deletes them. One row per id: archived or unchanged.';
 
 revoke all on function public.archive_synced_clients(jsonb) from public, anon, authenticated;
-grant execute on function public.archive_synced_clients(jsonb) to service_role;
+grant execute on function public.archive_synced_clients(jsonb) to service_role, client_sync;
 
 -- sync_client's one client for a therapist, in one statement: checks the therapist, writes Project B's state
 -- (`p_client`, or archives for `p_absence`), claims the client if nobody has (as a booking would), and answers
@@ -249,7 +251,7 @@ grant execute on function public.archive_synced_clients(jsonb) to service_role;
 create function public.sync_client_as(p_claims jsonb, p_client_id uuid, p_client jsonb, p_absence jsonb)
 returns jsonb
 language plpgsql
-security invoker
+security definer
 set search_path = ''
 as $$
 declare
@@ -286,4 +288,4 @@ comment on function public.sync_client_as(jsonb, uuid, jsonb, jsonb) is
   'sync_client''s one client for a therapist, in one statement: writes Project B''s state (or archives it for an absence), claims the client if nobody has, and answers ok with the write''s row, not_found or not_a_therapist.';
 
 revoke all on function public.sync_client_as(jsonb, uuid, jsonb, jsonb) from public, anon, authenticated;
-grant execute on function public.sync_client_as(jsonb, uuid, jsonb, jsonb) to service_role;
+grant execute on function public.sync_client_as(jsonb, uuid, jsonb, jsonb) to service_role, client_sync;

@@ -1,6 +1,6 @@
 -- Project A: the sync in pages (backfill and reconcile) and the conflicts it meets. A page of Project B's
 -- clients is written by one call of apply_sync_page; reconcile keeps a watermark; conflicts are remembered
--- until the client is written.
+-- until the client is written. What the functions call here is a security definer (see 40_sync.sql).
 
 -- Conflicts the sync met: a client it could not write, why, and since when. One row per client. Open ones
 -- are indexed by client id, the order reconcile retries them in.
@@ -107,7 +107,7 @@ create function public.apply_sync_page(
   p_watermark_id uuid default null
 ) returns jsonb
 language plpgsql
-security invoker
+security definer
 set search_path = ''
 as $$
 declare
@@ -192,7 +192,7 @@ create function public.synced_client_ids(p_after uuid, p_limit integer)
 returns setof uuid
 language sql
 stable
-security invoker
+security definer
 set search_path = ''
 as $$
   select c.id from public.clients c
@@ -228,8 +228,8 @@ revoke all on function public.sync_watermark(text) from public, anon, authentica
 revoke all on function public.sync_conflicts(boolean, integer) from public, anon, authenticated;
 revoke all on function public.synced_client_ids(uuid, integer) from public, anon, authenticated;
 revoke all on function public.open_conflict_ids(uuid, integer) from public, anon, authenticated;
-grant execute on function public.apply_sync_page(jsonb, jsonb, text, timestamptz, uuid) to service_role;
-grant execute on function public.sync_watermark(text) to service_role;
-grant execute on function public.sync_conflicts(boolean, integer) to service_role;
-grant execute on function public.synced_client_ids(uuid, integer) to service_role;
-grant execute on function public.open_conflict_ids(uuid, integer) to service_role;
+grant execute on function public.apply_sync_page(jsonb, jsonb, text, timestamptz, uuid) to service_role, client_sync;
+grant execute on function public.sync_watermark(text) to service_role, client_sync;
+grant execute on function public.sync_conflicts(boolean, integer) to service_role, client_sync;
+grant execute on function public.synced_client_ids(uuid, integer) to service_role, client_sync;
+grant execute on function public.open_conflict_ids(uuid, integer) to service_role, client_sync;

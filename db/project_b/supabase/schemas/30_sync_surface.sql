@@ -1,5 +1,6 @@
--- Project B's side of the sync, as functions the service role calls with `select` or through PostgREST's
--- rpc (schema public, execute granted to service_role only, search_path pinned).
+-- Project B's side of the sync, as functions the functions' login (client_sync, which has no privilege on any
+-- table) calls with `select`, and the service role through PostgREST's rpc: schema public, execute granted to
+-- those two only, security definers owned by the tables' owner, search_path pinned.
 
 -- THE place that names what a client is made of: the profile columns listed here, and the auth user's
 -- email. Everything but `name` reaches Project A as the client's source_attributes, so a column added to
@@ -170,6 +171,6 @@ comment on function public.client_changes(timestamptz, uuid, integer) is
 revoke all on function public.client_states(uuid[]) from public, anon, authenticated;
 revoke all on function public.client_page(uuid, integer, uuid) from public, anon, authenticated;
 revoke all on function public.client_changes(timestamptz, uuid, integer) from public, anon, authenticated;
-grant execute on function public.client_states(uuid[]) to service_role;
-grant execute on function public.client_page(uuid, integer, uuid) to service_role;
-grant execute on function public.client_changes(timestamptz, uuid, integer) to service_role;
+grant execute on function public.client_states(uuid[]) to service_role, client_sync;
+grant execute on function public.client_page(uuid, integer, uuid) to service_role, client_sync;
+grant execute on function public.client_changes(timestamptz, uuid, integer) to service_role, client_sync;
