@@ -82,35 +82,42 @@ def _prepare(conn: psycopg.Connection, project: Project, *, local: bool) -> None
 
 
 def apply_migrations(conninfo: str, project: Project, *, local: bool) -> list[str]:
-    """Apply the migrations the ledger lacks, each in its own transaction; returns the file names applied.
+    """Apply the roles file and the migrations the ledger lacks, each in its own transaction; returns the file names
+    applied.
 
     `local=True` first applies devtools/platform (roles, auth, Vault, pg_net as Supabase has them): never on a
     Supabase project.
     """
-    applied_now: list[str] = []
     with psycopg.connect(conninfo, autocommit=True) as conn:
         # One runner at a time per database; the lock goes with the session.
         conn.execute(f"select pg_advisory_lock({_LOCK})")
         try:
             _prepare(conn, project, local=local)
-            for statement in _LEDGER:
-                conn.execute(statement)
-            done = {version for (version,) in conn.execute("select version from supabase_migrations.schema_migrations")}
-            if not done and conn.execute("select to_regclass('migrations.applied')").fetchone() != (None,):
-                raise RuntimeError(
-                    f"{project}: this database was migrated before the Supabase CLI's ledger (migrations.applied);"
-                    " start it again from the migrations (for make dev: delete .dev/ while it is stopped)"
-                )
-            files = migration_files(project)
-            unknown = done - {_version_and_name(path)[0] for path in files}
-            if unknown:  # as the CLI refuses to push: the database has history this checkout does not
-                raise RuntimeError(f"{project}: applied migrations not in {supabase_dir(project)}: {sorted(unknown)}")
-            for path in files:
-                if _version_and_name(path)[0] not in done:
-                    _run_file(conn, path, record=True)
-                    applied_now.append(path.name)
+            return apply_pending(conn, project)
         finally:
             conn.execute(f"select pg_advisory_unlock({_LOCK})")
+
+
+def apply_pending(conn: psycopg.Connection, project: Project) -> list[str]:
+    """What `db push` without `--include-roles` does on `conn` (autocommit), as its current role: create the
+    ledger if missing, then apply and record each migration it lacks. Returns the file names applied."""
+    for statement in _LEDGER:
+        conn.execute(statement)
+    done = {version for (version,) in conn.execute("select version from supabase_migrations.schema_migrations")}
+    if not done and conn.execute("select to_regclass('migrations.applied')").fetchone() != (None,):
+        raise RuntimeError(
+            f"{project}: this database was migrated before the Supabase CLI's ledger (migrations.applied);"
+            " start it again from the migrations (for make dev: delete .dev/ while it is stopped)"
+        )
+    files = migration_files(project)
+    unknown = done - {_version_and_name(path)[0] for path in files}
+    if unknown:  # as the CLI refuses to push: the database has history this checkout does not
+        raise RuntimeError(f"{project}: applied migrations not in {supabase_dir(project)}: {sorted(unknown)}")
+    applied_now: list[str] = []
+    for path in files:
+        if _version_and_name(path)[0] not in done:
+            _run_file(conn, path, record=True)
+            applied_now.append(path.name)
     return applied_now
 
 

@@ -128,6 +128,14 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
 
 
+def pools_idle() -> bool:
+    """Whether every pool's connections are idle in it, none in use or being opened (a pool that had a caller
+    wait grows in the background): what a count of round trips waits for before it starts."""
+    with _lock:
+        stats = [pool.get_stats() for pool in _pools.values()]
+    return all(stat.get("pool_available", 0) == stat.get("pool_size", 0) for stat in stats)
+
+
 def close_pools() -> None:
     """Close every pool (tests, benchmarks and the operators' CLI call this on the way out)."""
     with _lock:

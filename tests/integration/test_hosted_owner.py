@@ -12,15 +12,18 @@ import pytest
 from psycopg import sql
 
 from devtools.localdb import FUNCTIONS_ROLE, database_url
-from ops.migrate import PROJECTS, Project, migration_files, platform_files
-from ops.statements import split_statements
+from ops.migrate import PROJECTS, Project, apply_pending, migration_files, platform_files
 from tests.random_refs import random_suffix
 
-# What a hosted project's `postgres` may do in `auth` (it references and triggers on auth.users), and the default
+# What a hosted project's `postgres` may do in `auth` (it references and triggers on auth.users) and in `vault`
+# (supabase/vault's extension script grants it the schema, its secrets and their decrypted view), and the default
 # privileges Supabase sets for the objects it creates in public.
 _HOSTED_GRANTS = """
 grant usage on schema auth to {owner};
 grant all on auth.users to {owner};
+grant usage on schema vault to {owner};
+grant select, delete on vault.secrets, vault.decrypted_secrets to {owner};
+grant execute on all functions in schema vault to {owner};
 alter default privileges for role {owner} in schema public grant all on tables to anon, authenticated, service_role;
 alter default privileges for role {owner} in schema public grant all on functions to anon, authenticated, service_role;
 alter default privileges for role {owner} in schema public grant all on sequences to anon, authenticated, service_role
@@ -51,10 +54,8 @@ def test_the_migrations_need_no_superuser(projects: Any, hosted_owner: tuple[str
             conn.execute(sql.SQL(statement).format(owner=sql.Identifier(owner)))
         conn.execute(sql.SQL("set role {}").format(sql.Identifier(owner)))
         assert conn.execute("select rolsuper from pg_roles where rolname = current_user").fetchone() == (False,)
-        for path in migration_files(project):
-            with conn.transaction():
-                for statement in split_statements(path.read_text()):
-                    conn.execute(statement)
+        # `db push` as the owner: the CLI's ledger is then the owner's too.
+        assert apply_pending(conn, project) == [path.name for path in migration_files(project)]
         conn.execute("reset role")
         not_owned = conn.execute(
             """

@@ -6,6 +6,7 @@ counted here."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -16,6 +17,7 @@ import psycopg
 import pytest
 
 from bench.rtt_proxy import RttProxy
+from shared.stores.pools import pools_idle
 from tests.conftest import OTHER_THERAPIST, THERAPIST, Databases
 from tests.integration.helpers import function_client, function_module, lambda_event
 from tests.integration.test_access_control import as_user, refused, synced_client
@@ -116,6 +118,15 @@ def test_through_lambda_too_every_id_not_yours_is_the_same_404(
     assert (mine["statusCode"], json.loads(mine["body"])["error"]["code"]) == (409, CLIENT_ARCHIVED)
 
 
+def wait_until_pools_idle(timeout: float = 10.0) -> None:
+    """Until no pool has a connection in use or being opened, so that none is counted after a reset."""
+    deadline = time.monotonic() + timeout
+    while not pools_idle():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"a pool was still busy after {timeout} s")
+        time.sleep(0.01)
+
+
 def test_every_404_sends_one_statement_to_each_project_and_a_synced_client_one_to_project_a(
     projects: Any,
     db: Databases,
@@ -128,6 +139,7 @@ def test_every_404_sends_one_statement_to_each_project_and_a_synced_client_one_t
         reconfigure(PROJECT_A_DB_URL=proxy_a.url(), PROJECT_B_DB_URL=proxy_b.url())
         client = function_client("create_session")
         book(client, token(THERAPIST), uuid.uuid4())  # opens both pools' connections
+        wait_until_pools_idle()
 
         def round_trips(client_id: uuid.UUID) -> tuple[int, int, int]:
             proxy_a.reset()
