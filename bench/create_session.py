@@ -26,6 +26,7 @@ from bench.stack import (
     FunctionServer,
     Implementation,
     add_clients,
+    database_urls,
     fresh_projects,
     function_server,
     functions_env,
@@ -97,8 +98,7 @@ class _Bench:
 
     def load_server(self, implementation: Implementation) -> FunctionServer:
         """A server for the load runs, direct to the databases or through proxies adding --db-rtt-ms."""
-        direct = (self.projects.project_a_functions_url, self.projects.project_b_functions_url)
-        url_a, url_b = rtt_proxied(self.stack, direct, self.args.db_rtt_ms)
+        url_a, url_b = rtt_proxied(self.stack, database_urls(self.projects, implementation), self.args.db_rtt_ms)
         env = {**self.env, "PROJECT_A_DB_URL": url_a, "PROJECT_B_DB_URL": url_b}
         return self.stack.enter_context(function_server(implementation, env, self.log_dir, label="load"))
 

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from bench.load import post, session_body
 from bench.rtt_proxy import RttProxy
-from bench.stack import FunctionServer, Implementation, function_server
+from bench.stack import FunctionServer, Implementation, database_urls, function_server
 from devtools.localdb import LocalProjects
 
 _SETTLE_SECONDS = 0.05  # lets the proxy threads forward the last bytes before the counters are read
@@ -66,8 +66,9 @@ class _Probe:
 def _probe(
     implementation: Implementation, projects: LocalProjects, env: dict[str, str], token: str, log_dir: Path
 ) -> Iterator[_Probe]:
-    # Between the function server and the databases: the functions' login, client_sync.
-    with RttProxy(projects.project_a_functions_url) as proxy_a, RttProxy(projects.project_b_functions_url) as proxy_b:
+    # Between the function server and the databases, each logged in as `implementation` is deployed.
+    url_a, url_b = database_urls(projects, implementation)
+    with RttProxy(url_a) as proxy_a, RttProxy(url_b) as proxy_b:
         urls = {"PROJECT_A_DB_URL": proxy_a.url(), "PROJECT_B_DB_URL": proxy_b.url()}
         with function_server(implementation, {**env, **urls}, log_dir, label="roundtrips") as server:
             probe = _Probe(server, token, proxy_a, proxy_b)

@@ -21,7 +21,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
 from bench.baseline_design_doc import INSERT_CLIENT, client_from_source, client_params
@@ -44,9 +44,14 @@ class Implementation:
     title: str
     source: str
     target: str = "create_session"
+    # Reads and writes the tables as each project's service role, as the design document did (its service-role
+    # key), rather than calling the SQL surface as the functions' login, client_sync, which may only do that.
+    as_service_role: bool = False
 
 
-BASELINE = Implementation("baseline", "design document baseline", "bench/baseline_design_doc.py")
+BASELINE = Implementation(
+    "baseline", "design document baseline", "bench/baseline_design_doc.py", as_service_role=True
+)
 CREATE_SESSION = Implementation("create_session", "create_session", "functions/create_session/main.py")
 PROJECT_B_WEBHOOK = Implementation(
     "project_b_webhook", "project_b_webhook", "functions/project_b_webhook/main.py", target="project_b_webhook"
@@ -105,6 +110,18 @@ def vacuum_analyze(*urls: str) -> None:
     for url in urls:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("vacuum analyze")
+
+
+def as_service_role(admin_url: str) -> str:
+    """`admin_url` acting as the service role from its first statement (a startup option: no round trip)."""
+    return make_conninfo(admin_url, options="-c role=service_role")
+
+
+def database_urls(projects: LocalProjects, implementation: Implementation) -> tuple[str, str]:
+    """Where `implementation` connects to Project A and Project B, as it would be deployed."""
+    if implementation.as_service_role:
+        return as_service_role(projects.project_a_url), as_service_role(projects.project_b_url)
+    return projects.project_a_functions_url, projects.project_b_functions_url
 
 
 def functions_env(projects: LocalProjects) -> dict[str, str]:
@@ -314,11 +331,14 @@ def count_rows(url: str, table: str) -> int:
 
 @dataclass(frozen=True)
 class Urls:
-    """Where the measured code connects: the functions' login (the backfill, the design document's way) and the
-    administrator (the COPY), direct or through proxies that add a round trip time."""
+    """Where the measured code connects: the functions' login (the backfill), the service role (the design
+    document's way, the bare INSERT) and the administrator (the COPY), direct or through proxies that add a round
+    trip time."""
 
     functions_a: str
     functions_b: str
+    service_a: str
+    service_b: str
     admin_a: str
     admin_b: str
 
@@ -327,6 +347,7 @@ def measured_urls(projects: LocalProjects, stack: ExitStack, db_rtt_ms: float) -
     direct = (
         projects.project_a_functions_url,
         projects.project_b_functions_url,
+        *database_urls(projects, BASELINE),
         projects.project_a_url,
         projects.project_b_url,
     )
