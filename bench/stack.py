@@ -49,9 +49,7 @@ class Implementation:
     as_service_role: bool = False
 
 
-BASELINE = Implementation(
-    "baseline", "design document baseline", "bench/baseline_design_doc.py", as_service_role=True
-)
+BASELINE = Implementation("baseline", "design document baseline", "bench/baseline_design_doc.py", as_service_role=True)
 CREATE_SESSION = Implementation("create_session", "create_session", "functions/create_session/main.py")
 PROJECT_B_WEBHOOK = Implementation(
     "project_b_webhook", "project_b_webhook", "functions/project_b_webhook/main.py", target="project_b_webhook"
