@@ -9,8 +9,10 @@
 -- Written once for both projects: db/project_a/supabase/roles.sql and db/project_b/supabase/roles.sql are
 -- links to this file, the Supabase CLI's custom roles file. `supabase db push --include-roles` runs it before
 -- the migrations (and `supabase db reset`/`start` when they set up a database), as `python -m ops.migrate`
--- does; it is not a migration, and nothing records it: it only creates what is missing and takes away what
--- does not belong, so it may run again, in several databases of one server, even at the same time.
+-- does; it is not a migration, and nothing records it: it only creates what is missing and takes away
+-- memberships and table, schema or database privileges that do not belong, so it may run again, in several
+-- databases of one server, even at the same time. EXECUTE on functions it leaves alone: the migrations grant it,
+-- once, and this file runs before every push (a grant made by hand is found by test_least_privilege.py).
 --
 -- Created without a password; set one as an administrator (docs/deployment.md):
 --   alter role client_sync with password '...';

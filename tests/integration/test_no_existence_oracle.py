@@ -193,6 +193,20 @@ def test_sync_client_answers_every_id_not_yours_with_the_same_404(
     assert db.client(theirs) == before
 
 
+def test_sync_client_answers_your_own_archived_client_unchanged(
+    db: Databases, token: Callable[..., str], mine_archived: uuid.UUID
+) -> None:
+    client = function_client("sync_client")
+    before = db.client(mine_archived)
+
+    answer = client.post(
+        "/", json={"client_id": str(mine_archived)}, headers={"Authorization": f"Bearer {token(THERAPIST)}"}
+    )
+
+    assert (answer.status_code, answer.json) == (200, {"outcome": "unchanged", "client_id": str(mine_archived)})
+    assert db.client(mine_archived) == before
+
+
 def test_in_sql_sync_client_as_neither_writes_nor_locks_another_therapists_client(projects: Any, db: Databases) -> None:
     theirs = synced_client(db, OTHER_THERAPIST)
     profile, updated_at = db.b.execute(

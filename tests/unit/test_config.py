@@ -156,3 +156,27 @@ def test_a_database_url_to_another_machine_without_an_encrypted_sslmode_is_refus
         Settings()
     assert PASSWORD not in str(refused.value)
     assert "supabase.com" not in str(refused.value) and "10.0.0.5" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("environment", "url", "says"),
+    [
+        ({"PGHOST": "db.ref.supabase.co"}, "dbname=postgres user=client_sync", "no sslmode"),
+        ({"PGHOSTADDR": "10.0.0.5"}, f"postgresql://client_sync:{PASSWORD}@localhost/postgres", "no sslmode"),
+        ({"PGSSLMODE": "disable"}, REMOTE, "sslmode=disable"),
+        ({}, "service=production user=client_sync", "no sslmode"),
+        ({"PGSERVICE": "production"}, "dbname=postgres user=client_sync", "no sslmode"),
+    ],
+)
+def test_what_libpq_takes_from_the_environment_counts_too(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], url: str, says: str
+) -> None:
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=f"PROJECT_A_DB_URL .*{says}"):
+        Settings(project_a_db_url=url)
+
+
+def test_an_encrypted_sslmode_from_the_environment_is_enough(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGSSLMODE", "verify-full")
+    assert Settings(project_a_db_url=REMOTE).project_a_db_url is not None

@@ -1,6 +1,7 @@
 -- sync_client for a therapist neither writes nor locks another therapist's client: it answers not_found at once;
--- and it archives only an active client, so that an unknown or archived id skips the archive too. Every
--- not_found then costs what an unknown id's does (a write, or the archive's work, would make it slower).
+-- and it archives only an active client, so that an unknown or archived id skips the archive too (the caller's
+-- own archived client answers unchanged). Every not_found then costs what an unknown id's does (a write, or the
+-- archive's work, would make it slower).
 
 create or replace function public.sync_client_as(p_claims jsonb, p_client_id uuid, p_client jsonb, p_absence jsonb)
 returns jsonb
@@ -34,6 +35,11 @@ begin
   if v_therapist is distinct from v_uid then
     return jsonb_build_object('outcome', 'not_found');
   end if;
-  return jsonb_build_object('outcome', 'ok', 'sync', v_sync);
+  -- The caller's own client with nothing to archive (archived already) is unchanged.
+  return jsonb_build_object('outcome', 'ok',
+                            'sync', coalesce(v_sync, jsonb_build_object('client_id', p_client_id, 'outcome', 'unchanged')));
 end;
 $$;
+
+comment on function public.sync_client_as(jsonb, uuid, jsonb, jsonb) is
+  'sync_client''s one client for a therapist, in one statement: writes Project B''s state (or archives an active client for an absence), claims the client if nobody has, and answers ok with the write''s row, not_found or not_a_therapist.';

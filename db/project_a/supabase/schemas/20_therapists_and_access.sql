@@ -75,9 +75,9 @@ revoke all on function private.client_access(uuid) from public;
 grant execute on function private.client_access(uuid) to authenticated;
 
 -- Whether Project A holds this id for another therapist than `p_therapist_id`, or as an archived client of its
--- own that nobody has: then no copy from Project B can make it theirs. Only the functions' statements ask (as
--- the service role, never a user): book_session_as's not_found then spares the second call to Project A, and
--- sync_client_as writes nothing, so that these 404s cost what an unknown id's does.
+-- own that nobody has: then no copy from Project B can make it theirs. Only the functions' security definers ask
+-- (copy_client_for_booking and sync_client_as, never a user): book_session_as's not_found then spares the second
+-- call to Project A, and sync_client_as writes nothing, so that these 404s cost what an unknown id's does.
 create function private.held_elsewhere(p_client_id uuid, p_therapist_id uuid) returns boolean
 language sql
 stable

@@ -68,26 +68,34 @@ returns table (full_name text, email text, notes text, source_attributes jsonb, 
 language sql
 stable
 -- No `set search_path`: that would keep the planner from inlining it into the upsert (it names no table, and
--- pg_catalog's operators and functions come first whatever the path).
+-- pg_catalog's operators and functions come first whatever the path). Once inlined, each reference to a lateral
+-- column would repeat its expression: `offset 0` keeps the attributes and their bounded form computed once a
+-- row, and the common cases (a past version, no avatar, under 4 KiB) skip the helpers (bench/README.md).
 as $$
   select rtrim(left(n.name, 200)),
          nullif(btrim(p_profile ->> 'email'), ''),
          'Synced from Project B.' || coalesce(' ' || nullif(concat_ws(', ',
-           'Age: ' || (b.attributes ->> 'age'),
-           'Gender: ' || nullif(b.attributes ->> 'gender_identity', '')), ''), ''),
-         b.attributes,
+           'Age: ' || (b.bounded ->> 'age'),
+           'Gender: ' || nullif(b.bounded ->> 'gender_identity', '')), ''), ''),
+         b.bounded,
          v.version,
          array_remove(array[
            case when p_version_clamped or v.version is distinct from p_updated_at then 'version_clamped' end,
            case when char_length(n.name) > 200 then 'full_name_cut' end,
-           case when a.attributes is distinct from a.given then 'avatar_url_dropped' end,
-           case when b.attributes is distinct from a.attributes then 'source_attributes_cut' end
+           case when b.attributes -> 'avatar_url' is distinct from p_profile -> 'avatar_url' then 'avatar_url_dropped' end,
+           case when b.bounded is distinct from b.attributes then 'source_attributes_cut' end
          ], null)
     from (select coalesce(nullif(btrim(p_profile ->> 'name'), ''), 'Unnamed client') as name) n,
-         (select private.kept_version(p_updated_at, now()) as version) v,
-         (select p_profile - 'name' - 'email' as given,
-                 private.with_safe_avatar(p_profile - 'name' - 'email') as attributes) a,
-         lateral (select private.within_4kib(a.attributes) as attributes) b
+         (select case when isfinite(p_updated_at) and p_updated_at <= now() then p_updated_at
+                      else private.kept_version(p_updated_at, now()) end as version) v,
+         lateral (select a.attributes,
+                         case when octet_length(a.attributes::text) <= 4096 then a.attributes
+                              else private.within_4kib(a.attributes) end as bounded
+                    from (select case when p_profile -> 'avatar_url' is null or p_profile -> 'avatar_url' = 'null'::jsonb
+                                      then p_profile - 'name' - 'email'
+                                      else private.with_safe_avatar(p_profile - 'name' - 'email') end as attributes
+                          offset 0) a
+                  offset 0) b
 $$;
 
 revoke all on function private.version_limit(timestamptz) from public;
@@ -247,7 +255,8 @@ grant execute on function public.archive_synced_clients(jsonb) to service_role, 
 -- (`p_client`, or archives for `p_absence`), claims the client if nobody has (as a booking would), and answers
 -- not_found, like create_session, when it is not (or no longer) the therapist's. Another therapist's client is
 -- neither written nor locked, and an absence is applied only to an active client (an unknown or archived id has
--- nothing to archive; reconcile resolves its conflicts): every not_found costs what an unknown id's does.
+-- nothing to archive; the caller's own archived client answers unchanged): every not_found costs what an unknown
+-- id's does.
 create function public.sync_client_as(p_claims jsonb, p_client_id uuid, p_client jsonb, p_absence jsonb)
 returns jsonb
 language plpgsql
@@ -280,12 +289,14 @@ begin
   if v_therapist is distinct from v_uid then
     return jsonb_build_object('outcome', 'not_found');
   end if;
-  return jsonb_build_object('outcome', 'ok', 'sync', v_sync);
+  -- The caller's own client with nothing to archive (archived already) is unchanged.
+  return jsonb_build_object('outcome', 'ok',
+                            'sync', coalesce(v_sync, jsonb_build_object('client_id', p_client_id, 'outcome', 'unchanged')));
 end;
 $$;
 
 comment on function public.sync_client_as(jsonb, uuid, jsonb, jsonb) is
-  'sync_client''s one client for a therapist, in one statement: writes Project B''s state (or archives it for an absence), claims the client if nobody has, and answers ok with the write''s row, not_found or not_a_therapist.';
+  'sync_client''s one client for a therapist, in one statement: writes Project B''s state (or archives an active client for an absence), claims the client if nobody has, and answers ok with the write''s row, not_found or not_a_therapist.';
 
 revoke all on function public.sync_client_as(jsonb, uuid, jsonb, jsonb) from public, anon, authenticated;
 grant execute on function public.sync_client_as(jsonb, uuid, jsonb, jsonb) to service_role, client_sync;
