@@ -123,3 +123,34 @@ def test_a_good_message_does_connect_to_the_counting_listener(databases_that_cou
     """The listener sees connections: the test above would notice a bad message reaching the database."""
     assert handle({"good": {"client_id": str(uuid.uuid4()), **_RETRY}}) == ["good"]
     assert databases_that_count_connections[0] >= 1
+
+
+def test_bad_messages_end_in_the_dead_letter_queue_and_a_good_one_is_deleted(
+    aws: Any, databases_that_count_connections: list[int]
+) -> None:
+    """What Lambda's event source mapping does with the failures, on moto's SQS with the template's kind of
+    redrive policy (a smaller maxReceiveCount): every bad message moves to the dead-letter queue."""
+    dead = aws.create_queue(QueueName=f"dlq-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    dead_arn = aws.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": 2})
+    url = aws.create_queue(
+        QueueName=f"sync-{uuid.uuid4().hex[:8]}", Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": "0"}
+    )["QueueUrl"]
+    bad = bad_messages(uuid.uuid4())
+    for body in bad.values():
+        aws.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+    handler = function_module("sync_client").lambda_handler
+
+    while messages := aws.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        event = sqs_event({m["MessageId"]: json.loads(m["Body"]) for m in messages})
+        failed = {f["itemIdentifier"] for f in handler(event, None)["batchItemFailures"]}
+        assert failed == {m["MessageId"] for m in messages}
+        # Lambda deletes only what succeeded: nothing here.
+
+    moved = []
+    while received := aws.receive_message(QueueUrl=dead, MaxNumberOfMessages=10).get("Messages", []):
+        moved += [json.loads(m["Body"]) for m in received]
+        for m in received:
+            aws.delete_message(QueueUrl=dead, ReceiptHandle=m["ReceiptHandle"])
+    assert sorted(moved, key=json.dumps) == sorted(bad.values(), key=json.dumps)
+    assert databases_that_count_connections == [0]
