@@ -125,9 +125,7 @@ def test_a_good_message_does_connect_to_the_counting_listener(databases_that_cou
     assert databases_that_count_connections[0] >= 1
 
 
-def test_bad_messages_end_in_the_dead_letter_queue_and_a_good_one_is_deleted(
-    aws: Any, databases_that_count_connections: list[int]
-) -> None:
+def test_bad_messages_end_in_the_dead_letter_queue(aws: Any, databases_that_count_connections: list[int]) -> None:
     """What Lambda's event source mapping does with the failures, on moto's SQS with the template's kind of
     redrive policy (a smaller maxReceiveCount): every bad message moves to the dead-letter queue."""
     dead = aws.create_queue(QueueName=f"dlq-{uuid.uuid4().hex[:8]}")["QueueUrl"]
