@@ -9,6 +9,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from pydantic import SecretStr
+
 from shared.config import Settings
 from shared.errors import Unauthorized, UpstreamUnavailable
 from shared.models import Therapist
@@ -90,10 +92,11 @@ def _decode(token: str, settings: Settings, *, user: bool) -> dict[str, Any]:
 def verify_access_token(authorization: str | None, settings: Settings) -> Therapist:
     """The therapist of a valid Project A access token of a signed-in user; Unauthorized for anything else
     (UpstreamUnavailable when Project A's signing keys cannot be fetched)."""
-    return _therapist(_decode(bearer_token(authorization), settings, user=True))
+    token = bearer_token(authorization)
+    return _therapist(_decode(token, settings, user=True), token)
 
 
-def _therapist(claims: dict[str, Any]) -> Therapist:
+def _therapist(claims: dict[str, Any], token: str) -> Therapist:
     # Supabase signs tokens of the anon and service_role keys, and of anonymous sign-ins, with the same
     # keys: only a signed-in user's token (role "authenticated", not anonymous) identifies a therapist.
     if claims.get("role") != "authenticated":
@@ -104,7 +107,7 @@ def _therapist(claims: dict[str, Any]) -> Therapist:
         therapist_id = UUID(str(claims["sub"]))
     except ValueError as exc:
         raise Unauthorized("Token subject is not a user id") from exc
-    return Therapist(id=therapist_id, claims=claims)
+    return Therapist(id=therapist_id, claims=claims, access_token=SecretStr(token))
 
 
 class ServiceRole:
@@ -125,7 +128,7 @@ def verify_caller(authorization: str | None, settings: Settings) -> Therapist | 
     if role == "service_role":
         _decode(token, settings, user=False)
         return ServiceRole()
-    return _therapist(_decode(token, settings, user=True))
+    return _therapist(_decode(token, settings, user=True), token)
 
 
 def verify_webhook_secret(authorization: str | None, settings: Settings) -> None:

@@ -47,6 +47,7 @@ class BookingService:
             duration_minutes=request.duration_minutes,
             notes=request.notes,
             idempotency_key=idempotency_key or f"auto:{uuid4()}",
+            access_token=therapist.access_token.get_secret_value() if therapist.access_token else None,
         )
         with log_context(client_id=request.client_id, therapist_id=therapist.id):
             booking = self.project_a.book_session(booking_request)

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.db_urls import unencrypted_remote_problem
+from shared.db_urls import is_local_host, unencrypted_remote_problem
+
+Project = Literal["project_a", "project_b"]
+# direct: a Postgres connection (PROJECT_X_DB_URL); client: PostgREST's rpc over HTTP (PROJECT_X_URL and
+# PROJECT_X_SERVICE_ROLE_KEY). Both call the same SQL functions.
+Backend = Literal["direct", "client"]
 
 # The sequential database steps of the longest request: create_session books in Project A, reads the
 # client from Project B, then books again with the copied client.
@@ -28,6 +35,18 @@ class Settings(BaseSettings):
 
     project_a_db_url: SecretStr | None = None
     project_b_db_url: SecretStr | None = None
+    # Each project's API (https://<ref>.supabase.co) and service-role key: the client backend's way in.
+    project_a_url: str | None = None
+    project_a_service_role_key: SecretStr | None = None
+    project_b_url: str | None = None
+    project_b_service_role_key: SecretStr | None = None
+    # None: direct when the project has a database URL, else client (backend_of).
+    project_a_backend: Backend | None = None
+    project_b_backend: Backend | None = None
+    # The client backend's HTTP client: connect timeout; a call's read timeout is the project's statement
+    # timeout plus this margin, so that PostgREST's own answer to a cancelled statement arrives first.
+    http_connect_timeout_seconds: float = Field(default=3.0, gt=0)
+    http_read_margin_seconds: float = Field(default=1.0, ge=0)
 
     project_a_jwt_secret: SecretStr | None = None
     project_a_jwks_url: str | None = None
@@ -119,6 +138,51 @@ class Settings(BaseSettings):
         if problem is not None:
             raise ValueError(f"{str(info.field_name).upper()} {problem}")
         return value
+
+    @field_validator("project_a_url", "project_b_url")
+    @classmethod
+    def _https_unless_local(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        local = parts.scheme == "http" and is_local_host(parts.hostname or "")
+        if not (parts.scheme == "https" or local) or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(
+                f"{str(info.field_name).upper()} must be the project's https URL (http only to this machine), "
+                "without a query"
+            )
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _each_backend_has_what_it_needs(self) -> Settings:
+        for project in ("project_a", "project_b"):
+            prefix = project.upper()
+            url, key = getattr(self, f"{project}_url"), getattr(self, f"{project}_service_role_key")
+            if (url is None) != (key is None):
+                given, missing = ("URL", "SERVICE_ROLE_KEY") if url is not None else ("SERVICE_ROLE_KEY", "URL")
+                raise ValueError(f"{prefix}_{given} is set without {prefix}_{missing}: give both, or neither")
+            backend = getattr(self, f"{project}_backend")
+            if backend == "client" and url is None:
+                raise ValueError(f"{prefix}_BACKEND=client needs {prefix}_URL and {prefix}_SERVICE_ROLE_KEY")
+            if backend == "direct" and getattr(self, f"{project}_db_url") is None:
+                raise ValueError(f"{prefix}_BACKEND=direct needs {prefix}_DB_URL")
+        return self
+
+    def backend_of(self, project: Project) -> Backend:
+        """Which backend serves `project`: PROJECT_X_BACKEND, else direct with PROJECT_X_DB_URL, else client with
+        PROJECT_X_URL and PROJECT_X_SERVICE_ROLE_KEY. With neither, a ValueError that names the variables."""
+        chosen: Backend | None = getattr(self, f"{project}_backend")
+        if chosen is not None:
+            return chosen
+        if getattr(self, f"{project}_db_url") is not None:
+            return "direct"
+        if getattr(self, f"{project}_url") is not None:
+            return "client"
+        prefix = project.upper()
+        raise ValueError(
+            f"{prefix} is not configured: set {prefix}_DB_URL (a Postgres connection), or {prefix}_URL and "
+            f"{prefix}_SERVICE_ROLE_KEY (the project's API)"
+        )
 
     @model_validator(mode="after")
     def _answers_within_the_function_timeout(self) -> Settings:

@@ -147,5 +147,9 @@ class TransientError(Exception):
     """A fault of a project's backend that may pass (retried; answered 503 once the retries are spent)."""
 
 
+# Project A's unique index on clients' emails: a violation of it after the upsert's check is a ConcurrentSyncRace.
+EMAIL_UNIQUE_CONSTRAINT = "clients_email_unique"
+
+
 class ConcurrentSyncRace(TransientError):
     """A concurrent insert took the email after the upsert's check; try again (retried, never answered)."""

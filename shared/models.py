@@ -11,6 +11,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     StringConstraints,
     TypeAdapter,
     field_validator,
@@ -46,12 +47,14 @@ class CreateSessionRequest(BaseModel):
 
 
 class Therapist(BaseModel):
-    """The verified caller: its id is the token's `sub`; claims go to Postgres as PostgREST sends them."""
+    """The verified caller: its id is the token's `sub`; claims go to Postgres as PostgREST sends them, and the
+    token itself to PostgREST when Project A is reached over HTTP (the client backend)."""
 
     model_config = ConfigDict(frozen=True)
 
     id: UUID
     claims: dict[str, Any]
+    access_token: SecretStr | None = None
 
 
 class SourceClient(BaseModel):

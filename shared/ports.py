@@ -80,6 +80,8 @@ class BookingRequest:
     duration_minutes: int
     notes: str | None
     idempotency_key: str
+    # The therapist's bearer token itself, for a backend that books with it (PostgREST's rpc): never logged.
+    access_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

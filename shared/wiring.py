@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from shared.backfill import BackfillService
 from shared.booking import BookingService
-from shared.config import get_settings
+from shared.config import Settings, get_settings
 from shared.ports import ProjectA, ProjectB
 from shared.reconcile import ReconcileService
 from shared.sync import SyncService
@@ -18,11 +18,30 @@ if TYPE_CHECKING:
 
 @lru_cache(maxsize=1)
 def projects() -> tuple[ProjectA, ProjectB]:
-    """Project A and Project B over direct Postgres connections (psycopg is imported only here, when first used)."""
-    from shared.stores.postgres import PostgresProjectA, PostgresProjectB
-
+    """Project A and Project B, each over its configured backend (Settings.backend_of): a direct Postgres
+    connection, or PostgREST's rpc. Each driver is imported only here, and only for a project that uses it."""
     settings = get_settings()
-    return PostgresProjectA(settings), PostgresProjectB(settings)
+    return project_a(settings), project_b(settings)
+
+
+def project_a(settings: Settings) -> ProjectA:
+    if settings.backend_of("project_a") == "client":
+        from shared.stores.rpc import RpcProjectA
+
+        return RpcProjectA(settings)
+    from shared.stores.postgres import PostgresProjectA
+
+    return PostgresProjectA(settings)
+
+
+def project_b(settings: Settings) -> ProjectB:
+    if settings.backend_of("project_b") == "client":
+        from shared.stores.rpc import RpcProjectB
+
+        return RpcProjectB(settings)
+    from shared.stores.postgres import PostgresProjectB
+
+    return PostgresProjectB(settings)
 
 
 @lru_cache(maxsize=1)

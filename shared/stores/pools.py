@@ -5,19 +5,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
 
-from shared.config import Settings
-from shared.errors import ConcurrentSyncRace, TransientError
+from shared.config import Project, Settings
+from shared.errors import EMAIL_UNIQUE_CONSTRAINT, ConcurrentSyncRace, TransientError
 
 if TYPE_CHECKING:
     from psycopg import Connection
     from psycopg_pool import ConnectionPool
 
-Project = Literal["project_a", "project_b"]
 
 _pools: dict[tuple[str, str], ConnectionPool] = {}
 _lock = threading.Lock()
@@ -91,9 +90,6 @@ def get_pool(name: Project, conninfo: str, settings: Settings) -> ConnectionPool
             )
             _pools[key] = pool
     return pool
-
-
-EMAIL_UNIQUE_CONSTRAINT = "clients_email_unique"
 
 
 @contextmanager

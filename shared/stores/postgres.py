@@ -5,15 +5,14 @@ Every statement calls one SQL function of db/<project>/supabase/schemas, the sam
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from contextlib import nullcontext
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from shared.config import Settings
+from shared.config import Project, Settings
 from shared.models import SourceClient
 from shared.ports import (
     Absence,
@@ -29,7 +28,8 @@ from shared.ports import (
     Watermark,
 )
 from shared.retry import retried
-from shared.stores.pools import Project, get_pool, pooled_connection
+from shared.stores.answers import client_outcome, outcome_counts, source_state
+from shared.stores.pools import get_pool, pooled_connection
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
@@ -46,6 +46,7 @@ _CLIENT_CHANGES = (
     "select clients::text, absences::text, last_version, last_id, count from public.client_changes(%s, %s, %s)"
 )
 _APPLY_SYNC_PAGE = "select public.apply_sync_page(%s::jsonb, %s::jsonb, %s, %s, %s)"
+_APPLY_SYNC_PAGE_DRY_RUN = "select public.apply_sync_page_dry_run(%s::jsonb, %s::jsonb, %s, %s, %s)"
 _SYNC_WATERMARK = "select watermark, watermark_id from public.sync_watermark(%s)"
 _SYNC_CONFLICTS = (
     "select client_id, kind, other_client_id, first_seen, last_seen, resolved_at from public.sync_conflicts(%s, %s)"
@@ -96,7 +97,7 @@ class PostgresProjectA(_PostgresProject):
         return BookingAnswer(
             outcome=result["outcome"],
             session=result.get("session"),
-            copy=_client_outcome(written) if written else None,
+            copy=client_outcome(written) if written else None,
             held_elsewhere=result.get("held_elsewhere", False),
         )
 
@@ -106,7 +107,7 @@ class PostgresProjectA(_PostgresProject):
         with pooled_connection(self._pool()) as conn:
             cursor = conn.cursor(row_factory=dict_row)
             answers = cursor.execute(_UPSERT_SYNCED_CLIENTS, (rows,)).fetchall()
-        return [_client_outcome(answer) for answer in answers]
+        return [client_outcome(answer) for answer in answers]
 
     @retried
     def archive_synced_clients(self, absences: Sequence[Absence]) -> list[ClientOutcome]:
@@ -126,22 +127,9 @@ class PostgresProjectA(_PostgresProject):
             watermark.version if watermark else None,
             watermark.client_id if watermark else None,
         )
-        with (
-            pooled_connection(self._pool()) as conn,
-            conn.transaction(force_rollback=True) if dry_run else nullcontext(),
-        ):
-            row = conn.execute(_APPLY_SYNC_PAGE, params).fetchone()
-        answer = row[0] if row else {}
-        return OutcomeCounts(
-            inserted=answer["inserted"],
-            updated=answer["updated"],
-            unchanged=answer["unchanged"],
-            archived=answer["archived"],
-            conflicts=[
-                _client_outcome({**c, "outcome": "conflict", "conflict": c["kind"]}) for c in answer["conflict_list"]
-            ],
-            bounded=[_client_outcome(bounded) for bounded in answer["notices"]],
-        )
+        with pooled_connection(self._pool()) as conn:
+            row = conn.execute(_APPLY_SYNC_PAGE_DRY_RUN if dry_run else _APPLY_SYNC_PAGE, params).fetchone()
+        return outcome_counts(row[0] if row else {})
 
     @retried
     def reconcile_watermark(self) -> Watermark | None:
@@ -169,7 +157,7 @@ class PostgresProjectA(_PostgresProject):
             row = conn.execute(_SYNC_CLIENT_AS, params).fetchone()
         answer = row[0] if row else {}
         sync = answer.get("sync")
-        return TherapistSyncAnswer(outcome=answer["outcome"], applied=_client_outcome(sync) if sync else None)
+        return TherapistSyncAnswer(outcome=answer["outcome"], applied=client_outcome(sync) if sync else None)
 
     @retried
     def synced_client_ids(self, after: UUID | None, limit: int) -> list[UUID]:
@@ -210,32 +198,3 @@ class PostgresProjectB(_PostgresProject):
         clients, absences, last_version, last_id, count = row or ("[]", "[]", None, None, 0)
         last = Watermark(version=last_version, client_id=last_id) if last_id is not None else None
         return ChangePage(clients_json=clients, absences_json=absences, last=last, count=count)
-
-
-def source_client(row: Mapping[str, Any]) -> SourceClient:
-    """A client of Project B from a row of client_states (id, profile, updated_at, version_clamped)."""
-    return SourceClient(
-        id=row["id"],
-        profile=row["profile"],
-        updated_at=row["updated_at"],
-        version_clamped=bool(row.get("version_clamped")),
-    )
-
-
-def source_state(row: Mapping[str, Any]) -> SourceState:
-    """One id's state from a row of client_states (id, profile, updated_at, deleted_at, read_at)."""
-    if row["profile"] is not None:
-        return SourceState(client_id=row["id"], client=source_client(row), absence=None)
-    absence = Absence(client_id=row["id"], deleted_at=row["deleted_at"], read_at=row["read_at"])
-    return SourceState(client_id=row["id"], client=None, absence=absence)
-
-
-def _client_outcome(row: Mapping[str, Any]) -> ClientOutcome:
-    other = row.get("other_client_id")
-    return ClientOutcome(
-        client_id=UUID(str(row["client_id"])),
-        outcome=row["outcome"],
-        conflict=row.get("conflict"),
-        other_client_id=UUID(str(other)) if other else None,
-        notices=tuple(row.get("notices") or ()),
-    )

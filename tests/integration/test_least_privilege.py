@@ -53,6 +53,8 @@ ALLOWED = {
             *COMMON,
             "function public.apply_sync_page(p_clients jsonb, p_absences jsonb, p_state_name text,"
             " p_watermark timestamp with time zone, p_watermark_id uuid)",
+            "function public.apply_sync_page_dry_run(p_clients jsonb, p_absences jsonb, p_state_name text,"
+            " p_watermark timestamp with time zone, p_watermark_id uuid)",
             "function public.archive_synced_clients(p_absences jsonb)",
             "function public.book_session_as(p_claims jsonb, p_client_id uuid, p_starts_at timestamp with time zone,"
             " p_duration_minutes integer, p_notes text, p_idempotency_key text, p_client jsonb)",

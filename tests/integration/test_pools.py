@@ -9,8 +9,8 @@ import psycopg
 import pytest
 
 from devtools.localdb import FUNCTIONS_ROLE
-from shared.config import get_settings
-from shared.stores.pools import Project, get_pool, pooled_connection
+from shared.config import Project, get_settings
+from shared.stores.pools import get_pool, pooled_connection
 
 
 def session_state(project: Project) -> tuple[str, int, int]:

@@ -189,6 +189,26 @@ comment on function public.copy_client_for_booking(uuid, jsonb) is
 revoke all on function public.copy_client_for_booking(uuid, jsonb) from public, anon, authenticated;
 grant execute on function public.copy_client_for_booking(uuid, jsonb) to service_role, client_sync;
 
+-- copy_client_for_booking for the client backend, which books with the therapist's token over PostgREST but
+-- writes the copy with the service-role key: it takes the verified claims, as book_session_as does.
+create function public.copy_client_as(p_claims jsonb, p_client_id uuid, p_client jsonb default null)
+returns jsonb
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+begin
+  perform set_config('request.jwt.claims', p_claims::text, true);
+  return public.copy_client_for_booking(p_client_id, p_client);
+end;
+$$;
+
+comment on function public.copy_client_as(jsonb, uuid, jsonb) is
+  'copy_client_for_booking with the verified claims of the therapist (p_claims), for the client backend: not_a_therapist, or the copy''s row as client and copy_refused; without a copy, held_elsewhere.';
+
+revoke all on function public.copy_client_as(jsonb, uuid, jsonb) from public, anon, authenticated;
+grant execute on function public.copy_client_as(jsonb, uuid, jsonb) to service_role;
+
 -- Booking as the therapist in ONE statement. The functions' login (client_sync) calls this with the verified
 -- claims: it sets request.jwt.claims, has copy_client_for_booking check the therapist and write the copy
 -- `p_client` when Project A lacks the client, then switches to `authenticated` for the rest of the transaction,

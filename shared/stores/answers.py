@@ -1,0 +1,66 @@
+"""What the SQL functions answer, as the ports' types: the same for both backends (a direct connection gives
+Python values, PostgREST's rpc JSON; both parse here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from shared.models import SourceClient
+from shared.ports import Absence, ClientOutcome, OutcomeCounts, SourceState
+
+
+def source_client(row: Mapping[str, Any]) -> SourceClient:
+    """A client of Project B from a row of client_states (id, profile, updated_at, version_clamped)."""
+    return SourceClient(
+        id=row["id"],
+        profile=row["profile"],
+        updated_at=row["updated_at"],
+        version_clamped=bool(row.get("version_clamped")),
+    )
+
+
+def source_state(row: Mapping[str, Any]) -> SourceState:
+    """One id's state from a row of client_states (id, profile, updated_at, deleted_at, read_at)."""
+    client_id = uuid_of(row["id"])
+    if row["profile"] is not None:
+        return SourceState(client_id=client_id, client=source_client(row), absence=None)
+    deleted_at = timestamp(row["deleted_at"]) if row["deleted_at"] is not None else None
+    absence = Absence(client_id=client_id, deleted_at=deleted_at, read_at=timestamp(row["read_at"]))
+    return SourceState(client_id=client_id, client=None, absence=absence)
+
+
+def uuid_of(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
+
+
+def timestamp(value: datetime | str) -> datetime:
+    """A timestamptz as psycopg gives it, or as JSON has it (ISO 8601 with its offset)."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def outcome_counts(answer: Mapping[str, Any]) -> OutcomeCounts:
+    """apply_sync_page's JSON answer."""
+    return OutcomeCounts(
+        inserted=answer["inserted"],
+        updated=answer["updated"],
+        unchanged=answer["unchanged"],
+        archived=answer["archived"],
+        conflicts=[
+            client_outcome({**c, "outcome": "conflict", "conflict": c["kind"]}) for c in answer["conflict_list"]
+        ],
+        bounded=[client_outcome(bounded) for bounded in answer["notices"]],
+    )
+
+
+def client_outcome(row: Mapping[str, Any]) -> ClientOutcome:
+    other = row.get("other_client_id")
+    return ClientOutcome(
+        client_id=UUID(str(row["client_id"])),
+        outcome=row["outcome"],
+        conflict=row.get("conflict"),
+        other_client_id=UUID(str(other)) if other else None,
+        notices=tuple(row.get("notices") or ()),
+    )

@@ -1,0 +1,270 @@
+"""The client backend's requests, exactly (method, path, apikey, Authorization, body), over httpx's MockTransport:
+what goes with the therapist's token and what with the service-role key, that a token travels only with its own
+request under concurrent threads, that postgrest-py's own retries are off, and how PostgREST's errors map."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from postgrest import SyncPostgrestClient
+
+from shared.config import Settings
+from shared.errors import ConcurrentSyncRace, TransientError, UpstreamUnavailable
+from shared.models import SourceClient
+from shared.ports import BookingRequest
+from shared.stores import rpc_http
+from shared.stores.rpc import RpcProjectA, RpcProjectB
+
+URL_A, URL_B = "http://127.0.0.1:54321", "http://127.0.0.1:54322"
+KEY_A, KEY_B = "service-key-a", "service-key-b"
+CLAIMS = {"sub": "11111111-1111-4111-8111-111111111111", "role": "authenticated"}
+SESSION = {"id": str(uuid.uuid4()), "status": "scheduled"}
+
+Handler = Callable[[str, dict[str, Any]], tuple[int, Any]]
+
+
+class Recorder:
+    """Answers each rpc with `handler(function, body)` and records every request."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.requests: list[httpx.Request] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self.requests.append(request)
+        function = request.url.path.rsplit("/", 1)[-1]
+        status, body = self.handler(function, json.loads(request.content or b"{}"))
+        return httpx.Response(status, json=body)
+
+    def seen(self) -> list[tuple[str, str, str | None, str | None, Any]]:
+        return [
+            (r.method, r.url.path, r.headers.get("apikey"), r.headers.get("authorization"), json.loads(r.content))
+            for r in self.requests
+        ]
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(
+        project_a_url=URL_A,
+        project_a_service_role_key=KEY_A,
+        project_b_url=URL_B,
+        project_b_service_role_key=KEY_B,
+        retry_attempts=3,
+        retry_max_wait_seconds=0,
+    )
+
+
+@pytest.fixture
+def serve(settings: Settings) -> Iterator[Callable[[Handler], Recorder]]:
+    def install(handler: Handler) -> Recorder:
+        recorder = Recorder(handler)
+        for project, url in (("project_a", URL_A), ("project_b", URL_B)):
+            rpc_http._clients[(project, url)] = httpx.Client(transport=httpx.MockTransport(recorder))
+        return recorder
+
+    yield install
+    rpc_http.close_http_clients()
+
+
+def booking(token: str | None = None, client_id: uuid.UUID | None = None) -> BookingRequest:
+    return BookingRequest(
+        claims=CLAIMS,
+        client_id=client_id or uuid.uuid4(),
+        starts_at=datetime(2027, 1, 4, 9, tzinfo=UTC),
+        duration_minutes=50,
+        notes=None,
+        idempotency_key="key-1",
+        access_token=token or "therapist-token",
+    )
+
+
+def create_session_body(request: BookingRequest) -> dict[str, Any]:
+    return {
+        "p_client_id": str(request.client_id),
+        "p_starts_at": "2027-01-04T09:00:00+00:00",
+        "p_duration_minutes": 50,
+        "p_notes": None,
+        "p_idempotency_key": "key-1",
+    }
+
+
+def test_a_synced_clients_booking_is_one_request_with_the_therapists_token(
+    settings: Settings, serve: Callable[[Handler], Recorder]
+) -> None:
+    recorder = serve(lambda function, body: (200, {"outcome": "created", "session": SESSION}))
+    request = booking()
+
+    answer = RpcProjectA(settings).book_session(request)
+
+    assert (answer.outcome, answer.session, answer.copy) == ("created", SESSION, None)
+    assert recorder.seen() == [
+        ("POST", "/rest/v1/rpc/create_session", KEY_A, "Bearer therapist-token", create_session_body(request))
+    ]
+
+
+def test_a_first_sync_copies_with_the_service_key_and_books_with_the_token(
+    settings: Settings, serve: Callable[[Handler], Recorder]
+) -> None:
+    request = booking()
+    copy = SourceClient(id=request.client_id, profile={"name": "Ada"}, updated_at=datetime(2026, 1, 1, tzinfo=UTC))
+    written = {"client_id": str(request.client_id), "outcome": "inserted", "notices": []}
+    answers = {
+        "copy_client_as": {"client": written, "copy_refused": False},
+        "create_session": {"outcome": "created", "session": SESSION},
+    }
+    recorder = serve(lambda function, body: (200, answers[function]))
+
+    answer = RpcProjectA(settings).book_session(request, copy)
+
+    assert (answer.outcome, answer.copy and answer.copy.outcome) == ("created", "inserted")
+    copied = {"p_claims": CLAIMS, "p_client_id": str(request.client_id), "p_client": copy.model_dump(mode="json")}
+    assert recorder.seen() == [
+        ("POST", "/rest/v1/rpc/copy_client_as", KEY_A, f"Bearer {KEY_A}", copied),
+        ("POST", "/rest/v1/rpc/create_session", KEY_A, "Bearer therapist-token", create_session_body(request)),
+    ]
+
+
+def test_a_not_found_asks_with_the_service_key_whether_the_id_is_held_elsewhere(
+    settings: Settings, serve: Callable[[Handler], Recorder]
+) -> None:
+    answers = {"create_session": {"outcome": "not_found"}, "copy_client_as": {"held_elsewhere": True}}
+    recorder = serve(lambda function, body: (200, answers[function]))
+    request = booking()
+
+    answer = RpcProjectA(settings).book_session(request)
+
+    assert (answer.outcome, answer.held_elsewhere) == ("not_found", True)
+    assert recorder.seen()[1] == (
+        "POST",
+        "/rest/v1/rpc/copy_client_as",
+        KEY_A,
+        f"Bearer {KEY_A}",
+        {"p_claims": CLAIMS, "p_client_id": str(request.client_id)},
+    )
+
+
+def test_project_b_is_read_with_its_own_key(settings: Settings, serve: Callable[[Handler], Recorder]) -> None:
+    client_id = uuid.uuid4()
+    row = {
+        "id": str(client_id),
+        "profile": None,
+        "updated_at": None,
+        "deleted_at": "2026-12-01T10:00:00+00:00",
+        "read_at": "2026-12-03T10:00:00.123456+00:00",
+        "version_clamped": False,
+    }
+    recorder = serve(lambda function, body: (200, [row]))
+
+    (state,) = RpcProjectB(settings).read_clients([client_id])
+
+    assert state.absence is not None and state.absence.deleted_at == datetime(2026, 12, 1, 10, tzinfo=UTC)
+    assert recorder.seen() == [
+        ("POST", "/rest/v1/rpc/client_states", KEY_B, f"Bearer {KEY_B}", {"p_ids": [str(client_id)]})
+    ]
+
+
+def test_concurrent_bookings_each_go_out_with_their_own_token(
+    settings: Settings, serve: Callable[[Handler], Recorder]
+) -> None:
+    threads_at_once = 8
+    barrier = threading.Barrier(threads_at_once)
+
+    def handler(function: str, body: dict[str, Any]) -> tuple[int, Any]:
+        barrier.wait(timeout=5)  # every request is in flight at once before any is answered
+        return 200, {"outcome": "created", "session": SESSION}
+
+    recorder = serve(handler)
+    project_a = RpcProjectA(settings)
+    requests = [booking(token=f"token-{n}", client_id=uuid.UUID(int=n + 1)) for n in range(threads_at_once)]
+    threads = [threading.Thread(target=project_a.book_session, args=(request,)) for request in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    sent = {json.loads(r.content)["p_client_id"]: r.headers["authorization"] for r in recorder.requests}
+    assert sent == {str(uuid.UUID(int=n + 1)): f"Bearer token-{n}" for n in range(threads_at_once)}
+
+
+def test_the_librarys_retries_are_off_tenacitys_are_the_only_ones(
+    settings: Settings, serve: Callable[[Handler], Recorder]
+) -> None:
+    recorder = serve(lambda function, body: (503, {"code": "PGRST001", "message": "no connection"}))
+
+    with pytest.raises(UpstreamUnavailable):
+        RpcProjectB(settings).read_clients([uuid.uuid4()])
+
+    assert len(recorder.requests) == settings.retry_attempts
+    assert all("x-retry-count" not in r.headers for r in recorder.requests)
+
+
+def test_every_postgrest_client_is_built_with_its_retries_off(
+    settings: Settings, serve: Callable[[Handler], Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """postgrest-py retries GET and HEAD on its own (retry_enabled, on by default); each client is built with it
+    off, so that no later call made with get=True could multiply tenacity's attempts."""
+    built: list[bool] = []
+
+    class Recording(SyncPostgrestClient):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            built.append(self.retry_enabled)
+
+    monkeypatch.setattr(rpc_http, "SyncPostgrestClient", Recording)
+    serve(lambda function, body: (200, []))
+    RpcProjectB(settings).read_clients([uuid.uuid4()])
+    RpcProjectA(settings).synced_client_ids(None, 10)
+
+    assert built == [False, False]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (503, {"code": "PGRST001", "message": "Database client error"}, TransientError),
+        (500, {"code": "40001", "message": "could not serialize access"}, TransientError),
+        (500, {"code": "57014", "message": "canceling statement due to statement timeout"}, TransientError),
+        (503, {"code": "08006", "message": "connection failure"}, TransientError),
+        (502, "<html>Bad Gateway</html>", TransientError),
+        (
+            409,
+            {"code": "23505", "message": 'duplicate key value violates unique constraint "clients_email_unique"'},
+            ConcurrentSyncRace,
+        ),
+        (409, {"code": "23505", "message": 'duplicate key value violates unique constraint "sessions_pkey"'}, None),
+        (404, {"code": "PGRST202", "message": "Could not find the function"}, None),
+        (401, {"code": "PGRST301", "message": "JWSError"}, None),
+    ],
+)
+def test_postgrests_errors_map_to_the_domains(status: int, body: Any, error: type[Exception] | None) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if isinstance(body, str):
+            return httpx.Response(status, text=body)
+        return httpx.Response(status, json=body)
+
+    client = httpx.Client(transport=httpx.MockTransport(answer))
+    with pytest.raises(Exception) as raised:
+        rpc_http.call_rpc(client, URL_A, "f", {}, key=KEY_A, token=KEY_A)
+    if error is None:
+        assert type(raised.value) is rpc_http.RpcError
+    else:
+        assert type(raised.value) is error
+
+
+def test_a_dropped_connection_or_a_timeout_is_transient() -> None:
+    def drop(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    client = httpx.Client(transport=httpx.MockTransport(drop))
+    with pytest.raises(TransientError):
+        rpc_http.call_rpc(client, URL_A, "f", {}, key=KEY_A, token=KEY_A)
