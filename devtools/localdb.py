@@ -19,6 +19,8 @@ from ops.migrate import apply_migrations, load_seed
 
 # The functions' login (db/client_sync_role.sql): executes the SQL surface's functions, may set authenticated.
 FUNCTIONS_ROLE = "client_sync"
+# PostgREST's login (devtools/platform/10_supabase_platform.sql), what devtools.postgrest connects as.
+AUTHENTICATOR_ROLE = "authenticator"
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,8 @@ def _can_log_in(url: str) -> bool:
         return False
 
 
-def _functions_password(server_url: str) -> str:
-    """The password client_sync gets on a server that asks for one.
+def _login_password(server_url: str, role: str) -> str:
+    """The password `role` gets on a server that asks for one.
 
     Derived from the administrator's password when there is one, so that every run against one server
     (tests in parallel, `make dev`, the benchmarks) sets the same password and none locks another out;
@@ -95,27 +97,35 @@ def _functions_password(server_url: str) -> str:
     admin_password = admin.get("password") or os.environ.get("PGPASSWORD")
     if not admin_password:
         return secrets.token_urlsafe(32)
-    identity = f"{FUNCTIONS_ROLE}@{admin.get('host', '')}:{admin.get('port', '')}/{admin.get('user', '')}"
+    identity = f"{role}@{admin.get('host', '')}:{admin.get('port', '')}/{admin.get('user', '')}"
     return hmac.new(str(admin_password).encode(), identity.encode(), hashlib.sha256).hexdigest()
 
 
-def functions_login(server_url: str, database_url: str) -> str | None:
-    """How client_sync logs in to `database_url`'s server: None when no password is asked (pgserver's
-    pg_hba.conf trusts local connections), else the password, set on the role by the administrator."""
-    if _can_log_in(login_url(database_url, FUNCTIONS_ROLE, None)):
+def role_login(server_url: str, database_url: str, role: str) -> str | None:
+    """How `role` logs in to `database_url`'s server: None when no password is asked (pgserver's pg_hba.conf
+    trusts local connections), else the password, set on the role by the administrator."""
+    if _can_log_in(login_url(database_url, role, None)):
         return None
-    password = _functions_password(server_url)
-    if not _can_log_in(login_url(database_url, FUNCTIONS_ROLE, password)):
+    password = _login_password(server_url, role)
+    if not _can_log_in(login_url(database_url, role, password)):
         with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("alter role {} with password {}").format(sql.Identifier(FUNCTIONS_ROLE), sql.Literal(password))
-            )
-        if not _can_log_in(login_url(database_url, FUNCTIONS_ROLE, password)):
+            conn.execute(sql.SQL("alter role {} with password {}").format(sql.Identifier(role), sql.Literal(password)))
+        if not _can_log_in(login_url(database_url, role, password)):
             raise RuntimeError(
-                f"{FUNCTIONS_ROLE} cannot log in to {conninfo_to_dict(database_url).get('dbname')} even with the"
+                f"{role} cannot log in to {conninfo_to_dict(database_url).get('dbname')} even with the"
                 " password just set: does the server's pg_hba.conf let it in?"
             )
     return password
+
+
+def functions_login(server_url: str, database_url: str) -> str | None:
+    """How client_sync logs in to `database_url`'s server (see role_login)."""
+    return role_login(server_url, database_url, FUNCTIONS_ROLE)
+
+
+def authenticator_url(server_url: str, database_url: str) -> str:
+    """`database_url` as PostgREST's login, authenticator (for devtools.postgrest)."""
+    return login_url(database_url, AUTHENTICATOR_ROLE, role_login(server_url, database_url, AUTHENTICATOR_ROLE))
 
 
 def prepare_projects(server_url: str, *, prefix: str = "", seed: bool = False, recreate: bool = False) -> LocalProjects:

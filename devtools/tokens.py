@@ -35,3 +35,9 @@ def sign_service_role_token(secret: str, *, expires_in: int = 3600) -> str:
     """A token like Project A's service_role key (role service_role, no subject or audience)."""
     now = int(time.time())
     return jwt.encode({"iss": "supabase", "role": "service_role", "iat": now, "exp": now + expires_in}, secret)
+
+
+def sign_anon_token(secret: str, *, expires_in: int = 3600) -> str:
+    """A token like a project's anon key (role anon, no subject or audience)."""
+    now = int(time.time())
+    return jwt.encode({"iss": "supabase", "role": "anon", "iat": now, "exp": now + expires_in}, secret)

@@ -20,6 +20,33 @@ begin
 end
 $$;
 
+-- PostgREST's login (docs.postgrest.org, "Authentication"): it connects as `authenticator` and takes the role of
+-- each request's JWT with SET LOCAL ROLE, so it is a member of the API roles and has no privilege of its own.
+-- devtools/postgrest.py logs in as it.
+do $$
+declare
+  r record;
+begin
+  if not exists (select 1 from pg_roles where rolname = 'authenticator') then
+    begin
+      create role authenticator login noinherit nosuperuser nocreatedb nocreaterole nobypassrls;
+    exception when duplicate_object or unique_violation then
+      null;  -- another database of this server created it at the same moment
+    end;
+  end if;
+  for r in select unnest(array['anon', 'authenticated', 'service_role']) as name loop
+    if not exists (select 1 from pg_auth_members m
+                    where m.roleid = r.name::regrole and m.member = 'authenticator'::regrole) then
+      begin
+        execute format('grant %I to authenticator', r.name);
+      exception when unique_violation then
+        null;  -- granted at the same moment from another database
+      end;
+    end if;
+  end loop;
+end
+$$;
+
 create schema if not exists auth;
 grant usage on schema auth to anon, authenticated, service_role;
 

@@ -1,0 +1,318 @@
+"""A local stand-in for the one endpoint of a Supabase project's Data API this project calls:
+`POST {url}/rest/v1/rpc/<function>`, answered as Supabase's API gateway and PostgREST answer it, against the
+real local Postgres. Nothing else of PostgREST (tables, GET on functions, filters, embedding) is here.
+
+Sources:
+- PostgREST docs (docs.postgrest.org; the repository's docs/ at commit 4834678): references/api/functions.rst
+  ("Functions as RPC": a JSON object's keys are the named arguments, defaults may be left out, overloads by
+  argument names, scalar or set answers), references/errors.rst (the SQLSTATE -> HTTP status table, the PGRST
+  codes: PGRST000/001/003 connection, PGRST101/102/106/107/125 request, PGRST202/203 schema cache,
+  PGRST301/303 JWT), references/auth.rst (the authenticator login that takes the JWT's `role` claim for the
+  transaction, `anon` when the JWT has none), references/transactions.rst; CHANGELOG #2001 (a function returning
+  void answers 204 No Content with no Content-Type).
+- PostgREST's source: src/library/PostgREST/Error.hs (statuses, messages, WWW-Authenticate),
+  Auth/Jwt.hs (exp, nbf and iat checked with 30 s of leeway; the `aud` claim is not checked without a configured
+  jwt-aud, as on Supabase). The database half is devtools/postgrest_rpc.py.
+- Supabase's API gateway (supabase/supabase docker/volumes/api/kong.yml: key-auth on `apikey` with the anon and
+  service_role keys as consumers): no `apikey` -> 401 "No API key found in request", another key -> 401
+  "Invalid API key" (the bodies the hosted gateway answers). The stand-in takes any HS256 JWT signed with the
+  project's secret whose role is anon or service_role as a key. Without `Authorization`, the key is the JWT.
+
+Not logged: tokens, keys, bodies and error messages (they can quote a row); a request logs its function, status,
+PostgREST code and duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import jwt
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from devtools.postgrest_rpc import ApiError, call, database_error
+
+API_KEY_ROLES = ("anon", "service_role")
+ANON_ROLE = "anon"
+MAX_BODY_BYTES = 10 * 1024 * 1024
+_RPC_PATH = re.compile(r"^/rest/v1/rpc/([^/]+)$")
+_JSON_TYPES = ("application/json", "application/*", "*/*")
+
+
+class GatewayError(Exception):
+    """An answer of the API gateway, before PostgREST sees the request (Kong's {message, hint} body)."""
+
+    def __init__(self, status: int, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body: dict[str, Any] = {"message": message} | ({"hint": hint} if hint else {})
+
+
+def _jwt_error(code: str, message: str) -> ApiError:
+    header = f'Bearer error="invalid_token", error_description="{message}"'
+    return ApiError(401, code, message, headers={"WWW-Authenticate": header})
+
+
+def verify_jwt(token: str, secret: str) -> dict[str, Any]:
+    """The claims of `token`, checked as PostgREST checks them (signature HS256, exp/nbf/iat with 30 s leeway)."""
+    if not token:
+        raise _jwt_error("PGRST301", "Empty JWT is sent in Authorization header")
+    if (parts := len(token.split("."))) != 3:
+        raise _jwt_error("PGRST301", f"Expected 3 parts in JWT; got {parts}")
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=["HS256"], leeway=30, options={"verify_aud": False, "require": []}
+        )
+    except jwt.ExpiredSignatureError:
+        raise _jwt_error("PGRST303", "JWT expired") from None
+    except jwt.ImmatureSignatureError as exc:
+        message = "JWT issued at future" if "iat" in str(exc) else "JWT not yet valid"
+        raise _jwt_error("PGRST303", message) from None
+    except jwt.InvalidAlgorithmError:
+        raise _jwt_error("PGRST301", "Wrong or unsupported encoding algorithm") from None
+    except jwt.InvalidSignatureError:
+        raise _jwt_error("PGRST301", "JWT cryptographic operation failed") from None
+    except jwt.DecodeError as exc:
+        claim = next((name for name in ("exp", "nbf", "iat") if f"({name})" in str(exc)), None)
+        if claim:
+            raise _jwt_error("PGRST303", f"The JWT '{claim}' claim must be a number") from None
+        raise _jwt_error("PGRST301", "JWT cryptographic operation failed") from None
+    except jwt.InvalidTokenError:
+        raise _jwt_error("PGRST303", "Parsing claims failed") from None
+    if not isinstance(claims, dict):
+        raise _jwt_error("PGRST303", "Parsing claims failed")
+    return claims
+
+
+def authenticate(headers: dict[str, str], secret: str) -> tuple[str, dict[str, Any]]:
+    """The gateway's `apikey` check, then PostgREST's: the request's role and claims."""
+    api_key = headers.get("apikey")
+    if not api_key:
+        raise GatewayError(401, "No API key found in request", "No `apikey` request header or url param was found.")
+    try:
+        key_claims = jwt.decode(api_key, secret, algorithms=["HS256"], options={"verify_aud": False})
+    except jwt.InvalidTokenError:
+        key_claims = {}
+    if not isinstance(key_claims, dict) or key_claims.get("role") not in API_KEY_ROLES:
+        raise GatewayError(401, "Invalid API key", "Double check your Supabase `anon` or `service_role` API key.")
+    authorization = headers.get("authorization")
+    scheme, _, token = (authorization or "").partition(" ")
+    claims = verify_jwt(token.strip(), secret) if scheme.lower() == "bearer" else key_claims
+    role = claims.get("role", ANON_ROLE)
+    return (role if isinstance(role, str) else json.dumps(role)), claims
+
+
+def _accepts_json(accept: str | None) -> bool:
+    if not accept:
+        return True
+    return any(part.split(";")[0].strip().lower() in _JSON_TYPES for part in accept.split(","))
+
+
+def parse_body(raw: bytes) -> tuple[str, frozenset[str]]:
+    """The body as JSON text and its keys; an empty body is no arguments, as for PostgREST."""
+    if not raw.strip():
+        return "{}", frozenset()
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "PGRST102", "Empty or invalid json") from None
+    if not isinstance(value, dict):
+        # PostgREST would call with no arguments; the functions here take named ones only.
+        raise ApiError(400, "PGRST102", "The body must be a JSON object of the function's arguments")
+    return raw.decode(), frozenset(value)
+
+
+class PostgrestStandIn:
+    """The stand-in's server and its pool of `authenticator` connections; `url` is the project's URL."""
+
+    def __init__(
+        self,
+        database_url: str,
+        jwt_secret: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        pool_size: int = 10,
+        pool_timeout: float = 10.0,
+    ) -> None:
+        self.database_url = database_url
+        self.jwt_secret = jwt_secret
+        self.pool_timeout = pool_timeout
+        self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            database_url,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"application_name": "postgrest-standin", "autocommit": True},
+            open=False,
+            name="postgrest-standin",
+        )
+        self.server = ThreadingHTTPServer((host, port), _Handler)
+        self.server.daemon_threads = True
+        self.server.standin = self  # type: ignore[attr-defined]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self.pool.open(wait=False)
+        self._thread = threading.Thread(target=self.server.serve_forever, name="postgrest-standin", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self.pool.close()
+
+    def unreachable(self) -> ApiError:
+        """After waiting for a pooled connection in vain: is the database down (503) or the pool busy (504)?"""
+        try:
+            with psycopg.connect(self.database_url, connect_timeout=5):
+                pass
+        except psycopg.OperationalError as exc:
+            return ApiError(503, "PGRST000", "Database connection error.", details=str(exc).strip() or None)
+        return ApiError(504, "PGRST003", "Timed out acquiring connection from connection pool.")
+
+    def rpc(
+        self, name: str, raw: bytes, headers: dict[str, str], path: str, role: str, claims: dict[str, Any]
+    ) -> tuple[int, str | None]:
+        """The status and JSON answer of an authenticated call (None: no content)."""
+        for profile in ("content-profile", "accept-profile"):
+            if headers.get(profile, "public") != "public":
+                hint = "Only the following schemas are exposed: public"
+                raise ApiError(406, "PGRST106", f"Invalid schema: {headers[profile]}", hint=hint)
+        if not _accepts_json(headers.get("accept")):
+            raise ApiError(406, "PGRST107", f"None of these media types are available: {headers['accept']}")
+        body, keys = parse_body(raw)
+        request_headers = {key: value for key, value in headers.items() if key != "cookie"}
+        try:
+            with self.pool.connection(timeout=self.pool_timeout) as conn:
+                answer = call(conn, name, body, keys, role, claims, path, request_headers)
+        except PoolTimeout:
+            raise self.unreachable() from None
+        except psycopg.Error as exc:
+            raise database_error(exc, role, ANON_ROLE) from None
+        return (204, None) if answer is None else (200, answer)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "postgrest-standin"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the default logs the request line; requests are logged in _log without it
+
+    def _log(self, function: str | None, status: int, code: str | None, started: float) -> None:
+        duration_ms = round((time.monotonic() - started) * 1000, 1)
+        event = {"event": "postgrest_request", "function": function, "status": status, "code": code}
+        print(json.dumps(event | {"duration_ms": duration_ms}), flush=True)
+
+    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        if status == 204:
+            self.end_headers()
+            return
+        data = (body if isinstance(body, str) else json.dumps(body)).encode()
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _read_body(self) -> bytes | None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True
+            return None
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _handle(self) -> None:
+        started = time.monotonic()
+        path = urlsplit(self.path).path
+        raw = self._read_body()  # read before any answer, so that the connection can serve the next request
+        match = _RPC_PATH.match(path)
+        function = unquote(match.group(1)) if match else None
+        if raw is None:
+            self._send(413, {"message": "Request Entity Too Large"})
+            return self._log(function, 413, None, started)
+        if path != "/rest/v1" and not path.startswith("/rest/v1/"):
+            self._send(404, {"message": "no Route matched with those values"})
+            return self._log(function, 404, None, started)
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        standin: PostgrestStandIn = self.server.standin  # type: ignore[attr-defined]
+        try:
+            role, claims = authenticate(headers, standin.jwt_secret)  # the gateway and PostgREST: before routing
+            if function is None:
+                raise ApiError(404, "PGRST125", "Invalid path specified in request URL")
+            if self.command != "POST":
+                raise ApiError(405, "PGRST101", f"Cannot use the {self.command} method on RPC")
+            status, answer = standin.rpc(function, raw, headers, path, role, claims)
+        except GatewayError as exc:
+            self._send(exc.status, exc.body)
+            return self._log(function, exc.status, None, started)
+        except ApiError as exc:
+            self._send(exc.status, exc.body(), exc.headers)
+            return self._log(function, exc.status, exc.code, started)
+        self._send(status, answer)
+        self._log(function, status, None, started)
+
+    do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = _handle
+
+
+@contextmanager
+def serving(
+    database_url: str,
+    jwt_secret: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    pool_size: int = 10,
+    pool_timeout: float = 10.0,
+) -> Iterator[PostgrestStandIn]:
+    """A running stand-in (port 0: any free port) until the block ends; `database_url` logs in as authenticator."""
+    standin = PostgrestStandIn(
+        database_url, jwt_secret, host=host, port=port, pool_size=pool_size, pool_timeout=pool_timeout
+    )
+    standin.start()
+    try:
+        yield standin
+    finally:
+        standin.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    import os
+    import signal
+
+    parser = argparse.ArgumentParser(prog="python -m devtools.postgrest", description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=os.environ.get("PGRST_DB_URI"), help="authenticator's URL")
+    parser.add_argument("--jwt-secret", default=os.environ.get("PGRST_JWT_SECRET"), help="or PGRST_JWT_SECRET")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=3000)
+    args = parser.parse_args(argv)
+    if not args.database_url or not args.jwt_secret:
+        parser.error("--database-url and --jwt-secret (or PGRST_DB_URI and PGRST_JWT_SECRET) are required")
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with serving(args.database_url, args.jwt_secret, host=args.host, port=args.port) as standin:
+        print(json.dumps({"event": "postgrest_listening", "url": standin.url}), flush=True)
+        with suppress(KeyboardInterrupt):
+            stopped.wait()
+
+
+if __name__ == "__main__":
+    main()
