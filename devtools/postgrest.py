@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import re
 import threading
 import time
@@ -218,7 +219,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _log(self, function: str | None, status: int, code: str | None, started: float) -> None:
         duration_ms = round((time.monotonic() - started) * 1000, 1)
         event = {"event": "postgrest_request", "function": function, "status": status, "code": code}
-        print(json.dumps(event | {"duration_ms": duration_ms}), flush=True)
+        # On stderr: stdout carries the functions' own log lines when the stand-in runs in their process (tests).
+        print(json.dumps(event | {"duration_ms": duration_ms}), file=sys.stderr, flush=True)
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)

@@ -17,6 +17,8 @@ from devtools.tokens import sign_access_token
 from shared import wiring
 from shared.config import get_settings
 from shared.stores.pools import close_pools
+from shared.stores.rpc_http import close_http_clients
+from tests.backends import BACKENDS, StandIns
 from tests.random_refs import random_suffix
 
 JWT_SECRET = secrets.token_urlsafe(48)
@@ -44,6 +46,7 @@ THERAPISTS = (THERAPIST, OTHER_THERAPIST)
 def reset_configuration() -> None:
     """Forget cached settings, services and pools so the next call reads the environment again."""
     close_pools()
+    close_http_clients()
     wiring.reset()
     get_settings.cache_clear()
 
@@ -70,11 +73,27 @@ def projects() -> Iterator[LocalProjects]:
             os.environ[key] = value
 
 
+@pytest.fixture(scope="session")
+def standins(projects: LocalProjects) -> Iterator[StandIns]:
+    """PostgREST stand-ins over the test databases, for the client backend."""
+    started = StandIns(projects.server_url, JWT_SECRET)
+    yield started
+    started.close()
+
+
 @pytest.fixture
-def reconfigure(projects: LocalProjects, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    """Change settings for one test (environment names as keys); restored afterwards."""
+def reconfigure(
+    projects: LocalProjects, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., None]]:
+    """Change settings for one test (environment names as keys); restored afterwards. On the client backend, a
+    project's new database URL moves its PostgREST stand-in there too."""
 
     def apply(**env: str) -> None:
+        for project in ("project_a", "project_b"):
+            prefix = project.upper()
+            url = env.get(f"{prefix}_DB_URL")
+            if url is not None and os.environ.get(f"{prefix}_BACKEND") == "client" and f"{prefix}_URL" not in env:
+                env = {**request.getfixturevalue("standins").env(project, url), **env}
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         reset_configuration()
@@ -82,6 +101,21 @@ def reconfigure(projects: LocalProjects, monkeypatch: pytest.MonkeyPatch) -> Ite
     yield apply
     monkeypatch.undo()
     reset_configuration()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, reconfigure: Callable[..., None]) -> str:
+    """The backend the functions use in this test: each test of a suite that uses this runs over both."""
+    if request.param == "client":
+        direct_only = request.node.get_closest_marker("direct_only")
+        if direct_only is not None:
+            pytest.skip(f"direct backend only: {direct_only.args[0]}")
+        standins: StandIns = request.getfixturevalue("standins")
+        reconfigure(
+            **standins.env("project_a", os.environ["PROJECT_A_DB_URL"]),
+            **standins.env("project_b", os.environ["PROJECT_B_DB_URL"]),
+        )
+    return str(request.param)
 
 
 @dataclass

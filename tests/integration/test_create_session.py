@@ -15,6 +15,8 @@ from tests.conftest import OTHER_THERAPIST, THERAPIST, Databases
 from tests.integration.helpers import function_client
 from tests.random_refs import random_email, random_name
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 STARTS_AT = "2026-12-01T10:00:00+01:00"
 # One answer for a client in neither project and for another therapist's: nobody learns which.
 NOT_FOUND = {"error": {"code": "client_not_found", "message": "No client of yours has this id"}}

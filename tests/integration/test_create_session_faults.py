@@ -16,6 +16,8 @@ from tests.integration.helpers import function_client
 from tests.integration.test_create_session import THERAPIST, book, new_project_b_client
 from tests.random_refs import random_email, random_name
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/nowhere?connect_timeout=1"
 
 
@@ -52,6 +54,7 @@ def retries_logged(output: str, project: str) -> int:
     return events.count(f"project_{project}_retry")
 
 
+@pytest.mark.direct_only("times the waits of the functions' own database pool")
 def test_retries_stop_at_the_time_budget_before_the_attempts_run_out(
     reconfigure: Callable[..., None], db: Databases, token: Callable[..., str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -93,6 +96,9 @@ def slow_sessions_of(db: Databases) -> Callable[[uuid.UUID], None]:
     return slow
 
 
+@pytest.mark.direct_only(
+    "the functions set statement and lock timeouts on their own connections; PostgREST's come from its roles"
+)
 @pytest.mark.parametrize("cause", ["statement_timeout", "lock_timeout"])
 def test_a_slow_statement_hits_its_timeout_and_answers_503_within_the_budget(
     reconfigure: Callable[..., None],
@@ -123,6 +129,7 @@ def test_a_slow_statement_hits_its_timeout_and_answers_503_within_the_budget(
     assert db.counts() == before
 
 
+@pytest.mark.direct_only("drops the reply to a commit between the functions and Postgres")
 def test_a_retry_after_a_lost_commit_reply_makes_no_second_session(
     projects: Any, db: Databases, token: Callable[..., str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -164,6 +171,7 @@ def terminate_function_connections(db: Databases, project: str) -> int:
     ).fetchone()[0]
 
 
+@pytest.mark.direct_only("kills the functions' own database connections")
 @pytest.mark.parametrize("project", ["a", "b"])
 def test_dropped_connections_are_retried_transparently(
     projects: Any, db: Databases, token: Callable[..., str], project: str, capsys: pytest.CaptureFixture[str]

@@ -14,6 +14,8 @@ from tests.conftest import Databases
 from tests.integration.helpers import function_client
 from tests.integration.test_create_session import STARTS_AT, THERAPIST
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 JANE_DOE = "aaaaaaaa-0000-4000-8000-000000000001"
 
 

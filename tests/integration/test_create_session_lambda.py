@@ -14,6 +14,8 @@ from tests.conftest import Databases
 from tests.integration.helpers import function_module, lambda_event
 from tests.integration.test_create_session import STARTS_AT, THERAPIST, new_project_b_client
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 @pytest.fixture(scope="module")
 def function() -> ModuleType:

@@ -15,6 +15,8 @@ from tests.integration.helpers import function_client
 from tests.integration.test_create_session import THERAPIST, book, new_project_b_client, run_concurrently
 from tests.random_refs import random_email, random_name
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 @pytest.fixture
 def webhook(projects: Any) -> FlaskClient:

@@ -23,6 +23,8 @@ from tests.integration.helpers import EVENTS, ROOT, function_client, function_mo
 from tests.integration.test_create_session import NOT_FOUND
 from tests.random_refs import random_email, random_name
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 SERVICE = sign_service_role_token(JWT_SECRET)
 ZERO_COUNTS = {"inserted": 0, "updated": 0, "unchanged": 0, "archived": 0, "conflicts": 0}
 

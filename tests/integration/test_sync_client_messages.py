@@ -17,6 +17,8 @@ from tests.conftest import Databases
 from tests.integration.helpers import EVENTS, function_module
 from tests.random_refs import random_email, random_name
 
+pytestmark = pytest.mark.usefixtures("backend")
+
 _RETRY = {"table": "public.profiles", "type": "UPDATE"}
 LOW, HIGH = uuid.UUID(int=1), uuid.UUID(int=2**128 - 2)
 
@@ -103,6 +105,7 @@ def databases_that_count_connections(reconfigure: Callable[..., None]) -> Iterat
         yield accepted
 
 
+@pytest.mark.direct_only("counts the functions' database connections")
 def test_a_bad_message_makes_no_connection_and_is_logged_by_its_id_alone(
     databases_that_count_connections: list[int], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -119,6 +122,7 @@ def test_a_bad_message_makes_no_connection_and_is_logged_by_its_id_alone(
     assert "backfill_everything" not in logged
 
 
+@pytest.mark.direct_only("counts the functions' database connections")
 def test_a_good_message_does_connect_to_the_counting_listener(databases_that_count_connections: list[int]) -> None:
     """The listener sees connections: the test above would notice a bad message reaching the database."""
     assert handle({"good": {"client_id": str(uuid.uuid4()), **_RETRY}}) == ["good"]

@@ -1,0 +1,57 @@
+"""The functions' two backends in the integration suites: `direct` (Postgres, as client_sync) and `client`
+(PostgREST's rpc, through devtools' stand-in, with the service-role key). A suite runs over both with
+`pytestmark = pytest.mark.usefixtures("backend")`; a test of the functions' own database connections (it counts
+their round trips, or breaks them) is marked `direct_only("why")`."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Literal
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from devtools.localdb import AUTHENTICATOR_ROLE, database_url, login_url, role_login
+from devtools.tokens import sign_service_role_token
+
+Project = Literal["project_a", "project_b"]
+BACKENDS = ("direct", "client")
+
+
+class StandIns:
+    """A PostgREST stand-in per database, started on first use and kept for the session."""
+
+    def __init__(self, server_url: str, jwt_secret: str) -> None:
+        self.server_url = server_url
+        self.jwt_secret = jwt_secret
+        self.service_role_key = sign_service_role_token(jwt_secret, expires_in=24 * 3600)
+        self._stack = ExitStack()
+        self._urls: dict[str, str] = {}
+
+    def url_for(self, functions_url: str) -> str:
+        """The project URL of a stand-in over the database of `functions_url` (the functions' own URL for it)."""
+        from devtools.postgrest import serving
+
+        params = conninfo_to_dict(functions_url)
+        name = str(params.get("dbname"))
+        if name not in self._urls:
+            target = database_url(self.server_url, name)
+            try:
+                password = role_login(self.server_url, target, AUTHENTICATOR_ROLE)
+            except (RuntimeError, psycopg.Error):
+                password = None  # a database a test made unreachable: the stand-in answers 503, as PostgREST does
+            authenticator = login_url(functions_url, AUTHENTICATOR_ROLE, password)
+            self._urls[name] = self._stack.enter_context(serving(authenticator, self.jwt_secret)).url
+        return self._urls[name]
+
+    def env(self, project: Project, functions_url: str) -> dict[str, str]:
+        """The settings that put `project` on the client backend, over the database of `functions_url`."""
+        prefix = project.upper()
+        return {
+            f"{prefix}_URL": self.url_for(functions_url),
+            f"{prefix}_SERVICE_ROLE_KEY": self.service_role_key,
+            f"{prefix}_BACKEND": "client",
+        }
+
+    def close(self) -> None:
+        self._stack.close()
