@@ -6,10 +6,11 @@ from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.db_urls import is_local_host, unencrypted_remote_problem
+from shared.errors import ConfigurationError
 
 Project = Literal["project_a", "project_b"]
 # direct: a Postgres connection (PROJECT_X_DB_URL); client: PostgREST's rpc over HTTP (PROJECT_X_URL and
@@ -170,7 +171,7 @@ class Settings(BaseSettings):
 
     def backend_of(self, project: Project) -> Backend:
         """Which backend serves `project`: PROJECT_X_BACKEND, else direct with PROJECT_X_DB_URL, else client with
-        PROJECT_X_URL and PROJECT_X_SERVICE_ROLE_KEY. With neither, a ValueError that names the variables."""
+        PROJECT_X_URL and PROJECT_X_SERVICE_ROLE_KEY. With neither, a ConfigurationError that names the variables."""
         chosen: Backend | None = getattr(self, f"{project}_backend")
         if chosen is not None:
             return chosen
@@ -179,7 +180,7 @@ class Settings(BaseSettings):
         if getattr(self, f"{project}_url") is not None:
             return "client"
         prefix = project.upper()
-        raise ValueError(
+        raise ConfigurationError(
             f"{prefix} is not configured: set {prefix}_DB_URL (a Postgres connection), or {prefix}_URL and "
             f"{prefix}_SERVICE_ROLE_KEY (the project's API)"
         )
@@ -207,4 +208,9 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings of this process; ConfigurationError, naming the variables, when they are refused."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        reasons = "; ".join(str(error["msg"]).removeprefix("Value error, ") for error in exc.errors())
+        raise ConfigurationError(reasons) from None

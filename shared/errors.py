@@ -143,6 +143,11 @@ class EventKindNotHandled(ApiError):
 # Not answered as they are: retried, then answered as UpstreamUnavailable.
 
 
+class ConfigurationError(Exception):
+    """The functions' settings are refused or incomplete (e.g. a project with neither a database URL nor a URL and
+    key). Its message names the variables, never their values; answered 500 and logged with it."""
+
+
 class TransientError(Exception):
     """A fault of a project's backend that may pass (retried; answered 503 once the retries are spent)."""
 

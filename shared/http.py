@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from shared.config import get_settings
 from shared.errors import (
     ApiError,
+    ConfigurationError,
     InvalidRequest,
     MethodNotAllowed,
     PayloadTooLarge,
@@ -214,6 +215,9 @@ def answer(function: str, handle: Callable[[], HttpResponse]) -> HttpResponse:
     except ApiError as exc:
         log_event("request_refused", function=function, status=exc.status, error_code=exc.code)
         return error_response(exc, get_settings().retry_after_seconds)
+    except ConfigurationError as exc:
+        log_event("configuration_refused", logging.ERROR, function=function, reason=str(exc))
+        return HttpResponse(500, {"error": {"code": "internal_error", "message": "Internal error"}})
     except Exception as exc:
         log_event("request_failed", logging.ERROR, function=function, error_type=type(exc).__name__)
         return HttpResponse(500, {"error": {"code": "internal_error", "message": "Internal error"}})

@@ -35,6 +35,7 @@ _ALLOWED_FIELDS = frozenset(
         "conflicts",
         "count",
         "message_id",
+        "reason",  # a configuration error's: it names settings, never their values
     }
 )
 

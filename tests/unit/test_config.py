@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.config import Settings
+from shared.errors import ConfigurationError
 
 
 @pytest.fixture(autouse=True)
@@ -180,3 +181,64 @@ def test_what_libpq_takes_from_the_environment_counts_too(
 def test_an_encrypted_sslmode_from_the_environment_is_enough(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PGSSLMODE", "verify-full")
     assert Settings(project_a_db_url=REMOTE).project_a_db_url is not None
+
+
+# Choosing each project's backend.
+
+CLIENT_A = {"PROJECT_A_URL": "https://aaaa.supabase.co", "PROJECT_A_SERVICE_ROLE_KEY": "service-key-a"}
+DIRECT_A = {"PROJECT_A_DB_URL": f"{REMOTE}?sslmode=verify-full"}
+
+
+@pytest.mark.parametrize(
+    ("environment", "backend"),
+    [
+        (DIRECT_A, "direct"),
+        (CLIENT_A, "client"),
+        ({**DIRECT_A, **CLIENT_A}, "direct"),
+        ({**DIRECT_A, **CLIENT_A, "PROJECT_A_BACKEND": "client"}, "client"),
+        ({**DIRECT_A, **CLIENT_A, "PROJECT_A_BACKEND": "direct"}, "direct"),
+    ],
+)
+def test_each_project_chooses_its_backend(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], backend: str
+) -> None:
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert Settings().backend_of("project_a") == backend
+
+
+def test_the_two_projects_may_use_different_backends(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROJECT_A_URL", "https://aaaa.supabase.co")
+    monkeypatch.setenv("PROJECT_A_SERVICE_ROLE_KEY", "service-key-a")
+    monkeypatch.setenv("PROJECT_B_DB_URL", f"{REMOTE}?sslmode=verify-full")
+    settings = Settings()
+    assert (settings.backend_of("project_a"), settings.backend_of("project_b")) == ("client", "direct")
+
+
+@pytest.mark.parametrize(
+    ("environment", "says"),
+    [
+        ({"PROJECT_B_URL": "https://bbbb.supabase.co"}, "PROJECT_B_URL is set without PROJECT_B_SERVICE_ROLE_KEY"),
+        ({"PROJECT_A_SERVICE_ROLE_KEY": "service-key-a"}, "PROJECT_A_SERVICE_ROLE_KEY is set without PROJECT_A_URL"),
+        ({**DIRECT_A, "PROJECT_A_BACKEND": "client"}, "PROJECT_A_BACKEND=client needs PROJECT_A_URL"),
+        ({**CLIENT_A, "PROJECT_A_BACKEND": "direct"}, "PROJECT_A_BACKEND=direct needs PROJECT_A_DB_URL"),
+        ({"PROJECT_A_BACKEND": "supabase"}, "PROJECT_A_BACKEND"),
+        ({**CLIENT_A, "PROJECT_A_URL": "http://aaaa.supabase.co"}, "PROJECT_A_URL must be the project's https URL"),
+    ],
+)
+def test_a_backend_without_what_it_needs_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], says: str
+) -> None:
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert says.lower() in str(refused.value).lower()
+    assert "service-key-a" not in str(refused.value)
+
+
+def test_a_project_with_neither_backend_is_refused_by_name() -> None:
+    with pytest.raises(
+        ConfigurationError, match=r"set PROJECT_B_DB_URL .*, or PROJECT_B_URL and PROJECT_B_SERVICE_ROLE_KEY"
+    ):
+        Settings(project_a_db_url="postgresql://u@localhost/a").backend_of("project_b")
