@@ -294,3 +294,25 @@ def test_concurrent_requests_with_one_idempotency_key_make_one_session(
     assert [response.status_code for response in responses] == [201] * 8
     assert len({response.json["session"]["id"] for response in responses}) == 1
     assert db.count("a", "public.sessions", "client_id = %s", (client_id,)) == 1
+
+
+def test_concurrent_bookings_by_two_therapists_each_book_with_their_own_token(
+    projects: Any, db: Databases, token: Callable[..., str]
+) -> None:
+    """Each booking reaches Project A as its own therapist (on the client backend: PostgREST gets each request's
+    own token), however the threads interleave: every one books its therapist's own client."""
+    from tests.integration.test_access_control import synced_client
+
+    count = 16
+    therapists = [THERAPIST if index % 2 == 0 else OTHER_THERAPIST for index in range(count)]
+    client_ids = [synced_client(db, therapist) for therapist in therapists]
+    bearers = [token(therapist) for therapist in therapists]
+    clients = [function_client("create_session") for _ in range(count)]
+
+    responses = run_concurrently(count, lambda index: book(clients[index], bearers[index], client_ids[index]))
+
+    assert [getattr(response, "status_code", response) for response in responses] == [201] * count
+    booked = [uuid.UUID(response.json["session"]["therapist_id"]) for response in responses]
+    assert booked == therapists
+    for client_id, therapist in zip(client_ids, therapists, strict=True):
+        assert db.count("a", "public.sessions", "client_id = %s and therapist_id = %s", (client_id, therapist)) == 1
