@@ -46,8 +46,8 @@ class Settings(BaseSettings):
     project_b_backend: Backend | None = None
     # The client backend's HTTP client: connect timeout; a call's read timeout is the project's statement
     # timeout plus this margin, so that PostgREST's own answer to a cancelled statement arrives first.
-    http_connect_timeout_seconds: float = Field(default=3.0, gt=0)
-    http_read_margin_seconds: float = Field(default=1.0, ge=0)
+    http_connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    http_read_margin_seconds: float = Field(default=0.5, ge=0)
 
     project_a_jwt_secret: SecretStr | None = None
     project_a_jwks_url: str | None = None
@@ -101,14 +101,66 @@ class Settings(BaseSettings):
 
     @property
     def _step_seconds(self) -> float:
-        """One step's longest: it stops retrying after retry_budget_seconds, but an attempt started just before
-        then can still wait for a pooled connection and run a statement until its timeout."""
-        statement_seconds = max(self.project_a_statement_timeout_ms, self.project_b_statement_timeout_ms) / 1000
-        return self.retry_budget_seconds + self.db_pool_timeout_seconds + statement_seconds
+        """One step's longest on a direct connection: it stops retrying after retry_budget_seconds, but an attempt
+        started just before then can still wait for a pooled connection and run a statement until its timeout."""
+        return self.retry_budget_seconds + self.db_pool_timeout_seconds + self._statement_seconds
+
+    @property
+    def _statement_seconds(self) -> float:
+        return max(self.project_a_statement_timeout_ms, self.project_b_statement_timeout_ms) / 1000
 
     @property
     def _queue_seconds(self) -> float:
         return self.queue_max_attempts * (self.queue_connect_timeout_seconds + self.queue_read_timeout_seconds)
+
+    def http_call_seconds(self, project: Project) -> float:
+        """The longest one PostgREST call of the client backend takes: a pooled connection, connecting, then
+        the answer, which waits the project's statement timeout plus the margin."""
+        statement_seconds = float(getattr(self, f"{project}_statement_timeout_ms")) / 1000
+        return (
+            self.db_pool_timeout_seconds
+            + self.http_connect_timeout_seconds
+            + statement_seconds
+            + self.http_read_margin_seconds
+        )
+
+    @property
+    def _client_attempt_seconds(self) -> float | None:
+        """The longest attempt of a step on the client backend (a booking's makes two calls to Project A), or
+        None when no project uses it."""
+        calls = {"project_a": 2, "project_b": 1}
+        attempts = [
+            calls[project] * self.http_call_seconds(project)
+            for project in ("project_a", "project_b")
+            if self._configured_backend(project) == "client"
+        ]
+        return max(attempts) if attempts else None
+
+    def _configured_backend(self, project: Project) -> Backend | None:
+        try:
+            return self.backend_of(project)
+        except ConfigurationError:
+            return None
+
+    @property
+    def _longest_attempt_seconds(self) -> float:
+        direct = self.db_pool_timeout_seconds + self._statement_seconds
+        return max(direct, self._client_attempt_seconds or 0.0)
+
+    def _attempts_deadline(self, limit: float) -> float:
+        """How long an invocation with `limit` seconds may start attempts: what its longest attempt, the queue's
+        send and a second to spare leave (shared/retry.py's attempts_until)."""
+        return limit - self._longest_attempt_seconds - self._queue_seconds - 1.0
+
+    @property
+    def request_deadline_seconds(self) -> float:
+        """No attempt of an HTTP request starts after this long."""
+        return self._attempts_deadline(min(self.function_timeout_seconds, self.http_timeout_seconds))
+
+    @property
+    def job_deadline_seconds(self) -> float:
+        """No attempt of a queued job or a scheduled reconcile starts after this long."""
+        return self._attempts_deadline(self.function_timeout_seconds)
 
     @property
     def job_budget_seconds(self) -> float:
@@ -122,14 +174,21 @@ class Settings(BaseSettings):
     @property
     def worst_case_http_seconds(self) -> float:
         """The longest an HTTP request can take before it answers on its own (a 503 at worst): its steps, then
-        the webhook's send of the event to the retry queue, with its own attempts and timeouts."""
+        the webhook's send of the event to the retry queue, with its own attempts and timeouts. On the client
+        backend, whose steps may make several calls, the request's deadline bounds them instead: no attempt
+        starts after request_deadline_seconds."""
+        if self._client_attempt_seconds is not None:
+            return max(self.request_deadline_seconds, 0.0) + self._longest_attempt_seconds + self._queue_seconds
         return STEPS_PER_REQUEST * self._step_seconds + self._queue_seconds
 
     @property
     def worst_case_request_seconds(self) -> float:
         """The longest any invocation can take: an HTTP request, or a job (its budget, then the page it started,
-        then its remainder's send)."""
-        job = self.job_budget_seconds + STEPS_PER_PAGE * self._step_seconds + self._queue_seconds
+        then its remainder's send; on the client backend, its deadline and the attempt in flight)."""
+        if self._client_attempt_seconds is not None:
+            job = max(self.job_deadline_seconds, 0.0) + self._longest_attempt_seconds + self._queue_seconds
+        else:
+            job = self.job_budget_seconds + STEPS_PER_PAGE * self._step_seconds + self._queue_seconds
         return max(self.worst_case_http_seconds, job)
 
     @field_validator("project_a_db_url", "project_b_db_url")

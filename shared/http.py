@@ -15,6 +15,7 @@ from typing import IO, Any, TypeVar, cast
 from pydantic import BaseModel, ValidationError
 
 from shared.config import get_settings
+from shared.deadline import attempts_until
 from shared.errors import (
     ApiError,
     ConfigurationError,
@@ -211,7 +212,8 @@ def answer_lambda(
 def answer(function: str, handle: Callable[[], HttpResponse]) -> HttpResponse:
     """Run a handler; known errors become their JSON answer, anything else a 500 without a trace."""
     try:
-        return handle()
+        with attempts_until(get_settings().request_deadline_seconds):
+            return handle()
     except ApiError as exc:
         log_event("request_refused", function=function, status=exc.status, error_code=exc.code)
         return error_response(exc, get_settings().retry_after_seconds)

@@ -15,8 +15,10 @@ from tenacity import (
     stop_after_delay,
     wait_random_exponential,
 )
+from tenacity.stop import stop_base
 
 from shared.config import Settings
+from shared.deadline import PastDeadline, past_deadline
 from shared.errors import TransientError, UpstreamUnavailable
 from shared.logs import log_event
 
@@ -24,8 +26,14 @@ T = TypeVar("T")
 
 
 def call_with_retries(settings: Settings, what: str, func: Callable[[], T]) -> T:
-    """Run `func`, retrying transient faults within RETRY_ATTEMPTS and RETRY_BUDGET_SECONDS; then
-    UpstreamUnavailable. `what` names the project in the log lines and the answer."""
+    """Run `func`, retrying transient faults within RETRY_ATTEMPTS and RETRY_BUDGET_SECONDS, and never starting
+    an attempt past the invocation's deadline (attempts_until); then UpstreamUnavailable. `what` names the
+    project in the log lines and the answer."""
+
+    def attempt() -> T:
+        if past_deadline():
+            raise PastDeadline(what)
+        return func()
 
     def log_retry(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -33,16 +41,28 @@ def call_with_retries(settings: Settings, what: str, func: Callable[[], T]) -> T
         log_event(f"{what}_retry", attempt=state.attempt_number, error_type=type(cause).__name__ if cause else None)
 
     retrying = Retrying(
-        stop=stop_after_attempt(settings.retry_attempts) | stop_after_delay(settings.retry_budget_seconds),
+        stop=stop_after_attempt(settings.retry_attempts)
+        | stop_after_delay(settings.retry_budget_seconds)
+        | stop_when(lambda _state: past_deadline()),
         wait=wait_random_exponential(multiplier=0.05, max=settings.retry_max_wait_seconds),
         retry=retry_if_exception_type(TransientError),
         before_sleep=log_retry,
         reraise=True,
     )
     try:
-        return retrying(func)
+        return retrying(attempt)
     except TransientError as exc:
         raise UpstreamUnavailable(f"{what.replace('_', ' ').capitalize()} is unavailable; try again shortly") from exc
+
+
+class stop_when(stop_base):
+    """Stop retrying once `condition` holds."""
+
+    def __init__(self, condition: Callable[[RetryCallState], bool]) -> None:
+        self.condition = condition
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.condition(retry_state)
 
 
 class _Store(Protocol):

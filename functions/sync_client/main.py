@@ -11,6 +11,7 @@ from typing import Any
 
 from shared.auth import ServiceRole, verify_caller
 from shared.config import get_settings
+from shared.deadline import attempts_until
 from shared.errors import Forbidden
 from shared.events.kinds import dispatch
 from shared.events.schedule import parse_schedule
@@ -84,13 +85,15 @@ def handle_sqs(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         if rest is not None:
             backfill.requeue(rest)
 
-    return dict(process_sqs_batch(event, apply, function=FUNCTION))
+    with attempts_until(get_settings().job_deadline_seconds):
+        return dict(process_sqs_batch(event, apply, function=FUNCTION))
 
 
 def handle_schedule(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """One bounded reconcile; the next run goes on from the watermark it kept."""
     parse_schedule(event)
-    applied, cursor = reconcile_service().reconcile_until(_deadline(context))
+    with attempts_until(get_settings().job_deadline_seconds):
+        applied, cursor = reconcile_service().reconcile_until(_deadline(context))
     log_event("scheduled_reconcile_done", function=FUNCTION, **applied.counts())
     return {"counts": applied.counts(), "finished": cursor is None}
 

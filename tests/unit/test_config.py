@@ -242,3 +242,26 @@ def test_a_project_with_neither_backend_is_refused_by_name() -> None:
         ConfigurationError, match=r"set PROJECT_B_DB_URL .*, or PROJECT_B_URL and PROJECT_B_SERVICE_ROLE_KEY"
     ):
         Settings(project_a_db_url="postgresql://u@localhost/a").backend_of("project_b")
+
+
+# The client backend's time: its steps may make several calls, so the invocation's deadline bounds them.
+
+CLIENT_BOTH = {
+    "project_a_url": "https://aaaa.supabase.co",
+    "project_a_service_role_key": "key-a",
+    "project_b_url": "https://bbbb.supabase.co",
+    "project_b_service_role_key": "key-b",
+}
+
+
+def test_on_the_client_backend_the_deadline_leaves_the_longest_attempt_and_the_queue_their_time() -> None:
+    settings = Settings(**CLIENT_BOTH)
+    call = 0.5 + 1.0 + 3.0 + 0.5  # pool wait, connect, statement timeout, margin
+    assert settings.http_call_seconds("project_a") == pytest.approx(call)
+    assert settings.request_deadline_seconds == pytest.approx(29 - 2 * call - 6 - 1)
+    assert settings.worst_case_http_seconds == pytest.approx(29 - 1)
+
+
+def test_a_client_attempt_that_cannot_fit_the_timeout_is_refused() -> None:
+    with pytest.raises(ValidationError, match="A request could take"):
+        Settings(**CLIENT_BOTH, project_a_statement_timeout_ms=12_000)
