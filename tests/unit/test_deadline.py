@@ -23,7 +23,7 @@ def test_the_deadline_stops_retries_the_budget_would_allow() -> None:
     settings = Settings(
         retry_attempts=10,
         retry_budget_seconds=30,
-        retry_max_wait_seconds=0.01,
+        retry_max_wait_seconds=0,
         function_timeout_seconds=900,
         http_timeout_seconds=900,
     )
@@ -31,14 +31,14 @@ def test_the_deadline_stops_retries_the_budget_would_allow() -> None:
 
     def failing() -> None:
         calls.append(time.monotonic())
+        time.sleep(0.03)  # ten attempts would take 0.3 s
         raise TransientError("down")
 
     started = time.monotonic()
-    with attempts_until(0.2), pytest.raises(UpstreamUnavailable):
+    with attempts_until(0.1), pytest.raises(UpstreamUnavailable):
         call_with_retries(settings, "project_a", failing)
-    assert time.monotonic() - started < 1.0
-    assert all(at - started < 0.25 for at in calls)
-    assert 1 <= len(calls) < 10
+    assert all(at - started < 0.1 for at in calls)
+    assert 1 <= len(calls) <= 4
 
 
 def test_without_a_deadline_the_budget_and_attempts_rule() -> None:
