@@ -47,6 +47,7 @@ bench: $(READY)
 	$(PY) -m bench.project_b_webhook
 	$(PY) -m bench.backfill
 	$(PY) -m bench.not_found
+	$(PY) -m bench.backends
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache .ruff_cache

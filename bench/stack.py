@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import psycopg
@@ -101,6 +102,15 @@ def rtt_proxied(stack: ExitStack, urls: Sequence[str], db_rtt_ms: float) -> list
     if not db_rtt_ms:
         return list(urls)
     return [stack.enter_context(RttProxy(url, delay_seconds=db_rtt_ms / 1000)).url() for url in urls]
+
+
+def http_rtt_proxy(stack: ExitStack, url: str, db_rtt_ms: float) -> tuple[RttProxy, str]:
+    """A proxy adding `db_rtt_ms` per round trip (and counting them) in front of the HTTP server at `url`
+    (http://host:port), closed with `stack`, and the URL through it."""
+    where = urlsplit(url)
+    target = make_conninfo("", host=where.hostname or "127.0.0.1", port=str(where.port or 80))
+    proxy = stack.enter_context(RttProxy(target, delay_seconds=db_rtt_ms / 1000))
+    return proxy, f"http://127.0.0.1:{proxy.port}"
 
 
 def vacuum_analyze(*urls: str) -> None:
@@ -194,7 +204,8 @@ def _free_port() -> int:
 
 
 def _wait_ready(server: FunctionServer, timeout: float) -> None:
-    """Ready once it answers HTTP (a GET is a 405 that touches no database)."""
+    """Ready once it answers HTTP (a GET of / touches no database: a function answers 405, PostgREST's stand-in
+    404)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -230,8 +241,32 @@ def function_server(
         "--port",
         str(port),
     ]
+    with _serving(implementation, command, full_env, port, log_path) as server:
+        yield server
+
+
+# PostgREST's stand-in (devtools/postgrest.py) in a process of its own, as PostgREST is a server of its own.
+POSTGREST = Implementation("postgrest", "PostgREST stand-in", "devtools/postgrest.py", target="")
+
+
+@contextlib.contextmanager
+def postgrest_server(authenticator_url: str, jwt_secret: str, log_dir: Path, *, label: str) -> Iterator[str]:
+    """A PostgREST stand-in logged in as `authenticator_url`, checking keys and tokens against `jwt_secret`;
+    yields its project URL ({url}/rest/v1/rpc/<function>), stopped on exit."""
+    port = _free_port()
+    env = {**os.environ, "PGRST_DB_URI": authenticator_url, "PGRST_JWT_SECRET": jwt_secret, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "devtools.postgrest", "--host", "127.0.0.1", "--port", str(port)]
+    with _serving(POSTGREST, command, env, port, log_dir / f"{POSTGREST.key}-{label}.log") as server:
+        yield f"http://127.0.0.1:{server.port}"
+
+
+@contextlib.contextmanager
+def _serving(
+    implementation: Implementation, command: list[str], env: dict[str, str], port: int, log_path: Path
+) -> Iterator[FunctionServer]:
+    """`command` run with stdout and stderr to `log_path`, once it answers HTTP on `port`; stopped on exit."""
     with log_path.open("ab") as log:
-        process = subprocess.Popen(command, env=full_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     server = FunctionServer(implementation, port, process, log_path)
     try:
         _wait_ready(server, timeout=30)

@@ -212,6 +212,9 @@ class PostgrestStandIn:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "postgrest-standin"
+    # TCP_NODELAY, as PostgREST's server (Warp) sets it: the headers and the body are two writes here, and with
+    # Nagle's algorithm the body would wait for the caller's delayed ACK of the headers (40 ms on Linux).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the default logs the request line; requests are logged in _log without it

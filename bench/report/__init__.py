@@ -8,6 +8,7 @@ import argparse
 import os
 import platform
 import signal
+import statistics
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -160,6 +161,14 @@ def markdown_table(header: Sequence[str], align: str, rows: Iterable[Sequence[st
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def trips_text(values: list[int]) -> str:
+    """Round trips of several requests: the one value, or the median and the range; "-" for none counted."""
+    if not values:
+        return "-"
+    low, high = min(values), max(values)
+    return f"{low}" if low == high else f"{statistics.median(values):g} ({low}-{high})"
 
 
 def met(ok: bool) -> str:

@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass
 
 from bench.load import LoadResult
-from bench.report import markdown_table, met
+from bench.report import markdown_table, met, trips_text
 from bench.roundtrips import RoundTripReport
 
 TARGET_ROUND_TRIPS_A = 1
@@ -33,9 +33,7 @@ class _Row:
 
 
 def _rt(values: list[int]) -> tuple[float, str]:
-    median = statistics.median(values)
-    low, high = min(values), max(values)
-    return median, (f"{low}" if low == high else f"{median:g} ({low}-{high})")
+    return statistics.median(values), trips_text(values)
 
 
 def _session_rows(baseline: Measurement, ours: Measurement, callers: int) -> list[_Row]:

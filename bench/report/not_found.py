@@ -7,7 +7,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from bench.report import markdown_table, met
+from bench.report import markdown_table, met, trips_text
 
 TARGET_MEDIAN_SPREAD_MS = 1.0
 UNKNOWN = "unknown"
@@ -41,13 +41,6 @@ class CaseResult:
         return 1000 * statistics.quantiles(self.latencies, n=100, method="inclusive")[pct - 1]
 
 
-def _trips(values: list[int]) -> str:
-    if not values:
-        return "-"
-    low, high = min(values), max(values)
-    return f"{low}" if low == high else f"{statistics.median(values):g} ({low}-{high})"
-
-
 def _functions(results: list[CaseResult]) -> list[str]:
     return list(dict.fromkeys(result.function for result in results))
 
@@ -66,8 +59,8 @@ def not_found_table(results: list[CaseResult]) -> str:
                 result.function,
                 result.title,
                 str(result.expected_status),
-                _trips(result.round_trips_a),
-                _trips(result.round_trips_b),
+                trips_text(result.round_trips_a),
+                trips_text(result.round_trips_b),
                 f"{median:.2f}",
                 delta,
                 f"{result.percentile_ms(95):.2f}",

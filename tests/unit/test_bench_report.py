@@ -10,7 +10,7 @@ import pytest
 
 from bench.report import Header, MissingResultsSection, Report, check_section, markers, run_bench, write_section
 
-BENCHES = ("create_session", "project_b_webhook", "backfill", "not_found")
+BENCHES = ("create_session", "project_b_webhook", "backfill", "not_found", "backends")
 
 
 @pytest.mark.parametrize("name", BENCHES)

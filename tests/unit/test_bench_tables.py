@@ -15,6 +15,7 @@ from bench.bulk_explain import Plan
 from bench.bulk_reconcile import ReconcileResult, TableReads
 from bench.bulk_shards import ShardedRun
 from bench.load import LoadResult
+from bench.report.backends import ColdImport, backends_body, backends_verdict
 from bench.report.backfill import BulkMeasurement, backfill_body, backfill_plans
 from bench.report.create_session import Measurement, create_session_table, create_session_verdict
 from bench.report.not_found import CaseResult, not_found_table, not_found_verdict
@@ -153,7 +154,46 @@ def _not_found(*, healthy: bool) -> list[CaseResult]:
     return results
 
 
+def _backends(*, gap_ms: float, failed: int = 0) -> list[CaseResult]:
+    """Each case of each implementation: round trips to A and B, and 21 latencies around a median."""
+    cases = [
+        ("synced", "client already synced", "direct", (1, 0), 0.0060),
+        ("synced", "client already synced", "client", (1, 0), 0.0060 + gap_ms / 1000),
+        ("synced", "client already synced", "baseline", (2, 0), 0.0081),
+        ("first_sync", "first sync", "direct", (2, 1), 0.0125),
+        ("first_sync", "first sync", "client", (4, 1), 0.0190),
+        ("first_sync", "first sync", "baseline", (3, 2), 0.0148),
+    ]
+    results = []
+    for key, title, implementation, (trips_a, trips_b), median in cases:
+        bodies = {(201, b""): 30}
+        if failed and implementation == "client" and key == "first_sync":
+            bodies = {(201, b""): 30 - failed, (503, b"{}"): failed}
+        results.append(
+            CaseResult(
+                key,
+                title,
+                201,
+                implementation,
+                bodies=bodies,
+                round_trips_a=[trips_a] * 4 if key == "synced" else [trips_a, trips_a, trips_a + 1, trips_a],
+                round_trips_b=[trips_b] * 4,
+                latencies=[median - 0.0005, median, median + 0.003] * 7,
+            )
+        )
+    return results
+
+
+_COLD_IMPORTS = [
+    ColdImport("direct", "`shared.stores.postgres`, `psycopg`", [0.201, 0.188, 0.240], [0.061, 0.058, 0.070]),
+    ColdImport("client", "`shared.stores.rpc`, `httpx`", [0.210, 0.199, 0.205], [0.072, 0.066, 0.069]),
+]
+_STANDIN = {"Project A create_session": [2.4, 2.6, 2.5], "Project B client_states": [1.9, 2.1]}
+
+
 OUTPUTS: dict[str, Callable[[], str]] = {
+    "backends_body": lambda: backends_body(_backends(gap_ms=0.8), _COLD_IMPORTS, _STANDIN),
+    "backends_verdict_not_met": lambda: backends_verdict(_backends(gap_ms=2.3, failed=2)),
     "not_found_table": lambda: not_found_table(_not_found(healthy=True)),
     "not_found_verdict_met": lambda: not_found_verdict(_not_found(healthy=True)),
     "not_found_verdict_not_met": lambda: not_found_verdict(_not_found(healthy=False)),
