@@ -40,7 +40,7 @@ import jwt
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from devtools.postgrest_rpc import ApiError, call, database_error
+from devtools.postgrest_rpc import ApiError, SchemaCache, call, database_error
 
 API_KEY_ROLES = ("anon", "service_role")
 ANON_ROLE = "anon"
@@ -156,6 +156,7 @@ class PostgrestStandIn:
             open=False,
             name="postgrest-standin",
         )
+        self.schema_cache = SchemaCache()
         self.server = ThreadingHTTPServer((host, port), _Handler)
         self.server.daemon_threads = True
         self.server.standin = self  # type: ignore[attr-defined]
@@ -201,7 +202,7 @@ class PostgrestStandIn:
         request_headers = {key: value for key, value in headers.items() if key != "cookie"}
         try:
             with self.pool.connection(timeout=self.pool_timeout) as conn:
-                answer = call(conn, name, body, keys, role, claims, path, request_headers)
+                answer = call(conn, name, body, keys, role, claims, path, request_headers, self.schema_cache)
         except PoolTimeout:
             raise self.unreachable() from None
         except psycopg.Error as exc:

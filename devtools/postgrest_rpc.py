@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,9 +116,34 @@ def _single_unnamed_json(routine: Routine) -> bool:
     return len(routine.params) == 1 and routine.params[0].name == "" and routine.params[0].type in ("json", "jsonb")
 
 
-def find_routine(conn: psycopg.Connection[Any], name: str, keys: frozenset[str]) -> Routine:
+class SchemaCache:
+    """The functions by name, read on first use, as PostgREST's schema cache holds them. PostgREST reloads its
+    cache on NOTIFY; this one reads a name again when a call finds no match, so a function created since is
+    found at once."""
+
+    def __init__(self) -> None:
+        self._routines: dict[str, list[Routine]] = {}
+        self._lock = threading.Lock()
+
+    def find(self, conn: psycopg.Connection[Any], name: str, keys: frozenset[str]) -> Routine:
+        cached = self._routines.get(name)
+        if cached is not None:
+            try:
+                return find_routine(conn, name, keys, cached)
+            except ApiError:
+                pass  # a miss reads the catalog again
+        fresh = routines(conn, name)
+        with self._lock:
+            self._routines[name] = fresh
+        return find_routine(conn, name, keys, fresh)
+
+
+def find_routine(
+    conn: psycopg.Connection[Any], name: str, keys: frozenset[str], candidates: list[Routine] | None = None
+) -> Routine:
     """The function PostgREST's findProc picks for these argument keys, or its PGRST202/PGRST203 error."""
-    candidates = routines(conn, name)
+    if candidates is None:
+        candidates = routines(conn, name)
     named = [r for r in candidates if _matches(r, keys)]
     fallback = [r for r in candidates if _single_unnamed_json(r)]
     chosen = named or fallback
@@ -215,16 +241,19 @@ def call(
     claims: dict[str, Any],
     path: str,
     headers: dict[str, str],
+    cache: SchemaCache | None = None,
 ) -> str | None:
-    """Calls the function in one transaction (rolled back on any error); its JSON answer, None for void."""
-    with conn.transaction():
-        routine = find_routine(conn, name, keys)
+    """Calls the function in one transaction (rolled back on any error); its JSON answer, None for void. The
+    transaction's statements go in one round trip (a pipeline), as PostgREST sends them."""
+    routine = (cache or SchemaCache()).find(conn, name, keys)
+    with conn.pipeline(), conn.transaction():
         conn.execute(*settings(role, claims, path, headers))
         if routine.read_only:
             conn.execute("select set_config('transaction_read_only', 'on', true)")
-        row = conn.execute(call_statement(routine, keys), (body,)).fetchone()
+        cursor = conn.execute(call_statement(routine, keys), (body,))
     if routine.returns_void:
         return None
+    row = cursor.fetchone()
     assert row is not None
     return str(row[0])
 

@@ -223,7 +223,8 @@ def test_refused_settings_answer_a_json_500_that_quotes_no_secret(
     function: str, reconfigure: Callable[..., None], capsys: pytest.CaptureFixture[str]
 ) -> None:
     secret = "webhook-secret-" + uuid.uuid4().hex
-    reconfigure(PROJECT_B_WEBHOOK_SECRET=secret, RETRY_BUDGET_SECONDS="60")  # a worst case over the timeout
+    # A worst case over the timeout, on either backend: one statement may take a minute.
+    reconfigure(PROJECT_B_WEBHOOK_SECRET=secret, PROJECT_A_STATEMENT_TIMEOUT_MS="60000")
     capsys.readouterr()
 
     response = function_client(function).post("/", json={})

@@ -325,7 +325,7 @@ def test_logs_carry_no_token_nor_body(
     rpc(project_a, probe, {"p_id": 5, "p_note": secret_note})
     rpc(project_a, probe, {"p_id": 5, "p_note": secret_note})  # a 409 whose details quote the row
 
-    logged = capsys.readouterr().out
+    logged = capsys.readouterr().err
     assert '"event": "postgrest_request"' in logged
     for leak in (therapist, ANON_KEY, SERVICE_KEY, secret_note, "already exists"):
         assert leak not in logged

@@ -129,6 +129,7 @@ def test_a_good_message_does_connect_to_the_counting_listener(databases_that_cou
     assert databases_that_count_connections[0] >= 1
 
 
+@pytest.mark.direct_only("counts the functions' database connections")
 def test_bad_messages_end_in_the_dead_letter_queue(aws: Any, databases_that_count_connections: list[int]) -> None:
     """What Lambda's event source mapping does with the failures, on moto's SQS with the template's kind of
     redrive policy (a smaller maxReceiveCount): every bad message moves to the dead-letter queue."""
