@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
