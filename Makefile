@@ -15,20 +15,30 @@ $(READY): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
+# `make dev BACKEND=supabase`: the functions reach each project through its API (a local PostgREST stand-in), as
+# the client backend does, instead of Postgres (docs/local-stack.md).
+BACKEND ?= direct
 dev: $(READY)
-	$(PY) -m devtools.dev
+	$(PY) -m devtools.dev --backend $(BACKEND)
 
-# A backfill of the local stack of `make dev` (running, in another terminal) as the functions' login, with
-# `python -m ops.cli` (docs/operations.md); ARGS go to it, e.g. `make sync ARGS=--dry-run`.
+# A backfill of the local stack of `make dev` (running, in another terminal) with `python -m ops.cli`
+# (docs/operations.md), over the backend the stack's functions use (DEV_BACKEND in its env file): as client_sync,
+# or through the projects' APIs with their service-role keys. ARGS go to it, e.g. `make sync ARGS=--dry-run`.
 DEV_DIR ?= .dev
 sync: $(READY)
 	@if [ ! -f "$(DEV_DIR)/env" ]; then \
 		echo "make sync: $(DEV_DIR)/env is missing: start the local stack with 'make dev' (in another terminal) first" >&2; \
 		exit 1; \
 	fi
-	@set -a; . "$(DEV_DIR)/env"; set +a; \
-	PROJECT_A_DB_URL="$$FUNCTIONS_PROJECT_A_DB_URL" PROJECT_B_DB_URL="$$FUNCTIONS_PROJECT_B_DB_URL" \
-		$(PY) -m ops.cli backfill $(ARGS) || { \
+	@DEV_BACKEND=direct; set -a; . "$(DEV_DIR)/env"; set +a; \
+	if [ "$$DEV_BACKEND" = supabase ]; then \
+		unset PROJECT_A_DB_URL PROJECT_B_DB_URL; \
+		export PROJECT_A_BACKEND=client PROJECT_B_BACKEND=client; \
+	else \
+		export PROJECT_A_DB_URL="$$FUNCTIONS_PROJECT_A_DB_URL" PROJECT_B_DB_URL="$$FUNCTIONS_PROJECT_B_DB_URL" \
+			PROJECT_A_BACKEND=direct PROJECT_B_BACKEND=direct; \
+	fi; \
+	$(PY) -m ops.cli backfill $(ARGS) || { \
 		status=$$?; \
 		[ $$status -ne 1 ] || echo "make sync: it runs against the stack of 'make dev', which must be running" >&2; \
 		exit $$status; }

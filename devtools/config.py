@@ -7,6 +7,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from devtools.errors import StackFailed
 
@@ -20,12 +21,22 @@ CREATE_SESSION_OFFSET = 1
 SYNC_CLIENT_OFFSET = 2
 PROJECT_B_WEBHOOK_OFFSET = 3
 SQS_OFFSET = 5
+# With BACKEND=supabase: the PostgREST stand-ins of Project A and Project B (devtools/postgrest.py).
+PROJECT_A_API_OFFSET = 6
+PROJECT_B_API_OFFSET = 7
+LAST_OFFSET = PROJECT_B_API_OFFSET
+
+# How the functions reach the projects: `direct`, Postgres as client_sync; `supabase`, each project's API (the
+# PostgREST stand-ins) with its service-role key, the functions' client backend.
+StackBackend = Literal["direct", "supabase"]
+STACK_BACKENDS: tuple[StackBackend, ...] = ("direct", "supabase")
 
 
 @dataclass(frozen=True)
 class DevConfig:
     dev_dir: Path
     port_base: int = DEFAULT_PORT_BASE
+    backend: StackBackend = "direct"
 
     @property
     def pgdata(self) -> Path:
@@ -38,6 +49,10 @@ class DevConfig:
     @property
     def jwt_secret_file(self) -> Path:
         return self.dev_dir / "jwt_secret"
+
+    @property
+    def project_b_jwt_secret_file(self) -> Path:
+        return self.dev_dir / "project_b_jwt_secret"
 
     @property
     def webhook_secret_file(self) -> Path:
@@ -63,9 +78,18 @@ class DevConfig:
     def sqs_port(self) -> int:
         return self.port_base + SQS_OFFSET
 
+    @property
+    def project_a_api_port(self) -> int:
+        return self.port_base + PROJECT_A_API_OFFSET
 
-def load_config(environ: Mapping[str, str] = os.environ) -> DevConfig:
-    """DEV_DIR (default: .dev in the repository) and DEV_PORT_BASE (default 8080: ports 8081, 8082, 8083 and 8085)."""
+    @property
+    def project_b_api_port(self) -> int:
+        return self.port_base + PROJECT_B_API_OFFSET
+
+
+def load_config(environ: Mapping[str, str] = os.environ, backend: StackBackend = "direct") -> DevConfig:
+    """DEV_DIR (default: .dev in the repository) and DEV_PORT_BASE (default 8080: ports 8081, 8082, 8083 and 8085,
+    and 8086 and 8087 with the supabase backend)."""
     raw_dir = environ.get("DEV_DIR", "").strip()
     dev_dir = Path(raw_dir).expanduser().resolve() if raw_dir else ROOT / ".dev"
     raw_base = environ.get("DEV_PORT_BASE", "").strip()
@@ -73,9 +97,9 @@ def load_config(environ: Mapping[str, str] = os.environ) -> DevConfig:
         port_base = int(raw_base) if raw_base else DEFAULT_PORT_BASE
     except ValueError:
         raise StackFailed(f"DEV_PORT_BASE must be a number, not {raw_base!r}") from None
-    if not 1 <= port_base <= 65535 - SQS_OFFSET:
-        raise StackFailed(f"DEV_PORT_BASE must be between 1 and {65535 - SQS_OFFSET}, not {port_base}")
-    return DevConfig(dev_dir=dev_dir, port_base=port_base)
+    if not 1 <= port_base <= 65535 - LAST_OFFSET:
+        raise StackFailed(f"DEV_PORT_BASE must be between 1 and {65535 - LAST_OFFSET}, not {port_base}")
+    return DevConfig(dev_dir=dev_dir, port_base=port_base, backend=backend)
 
 
 def shown(path: Path) -> str:

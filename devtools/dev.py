@@ -2,7 +2,9 @@
 
 Starts (or reuses) the embedded Postgres in DEV_DIR/pgdata (default .dev/) with the databases `project_a` and
 `project_b`, applies the migrations and the sample data, serves the local SQS, both functions and the webhook relay
-on ports from DEV_PORT_BASE (default 8080: 8081, 8083, 8085), writes DEV_DIR/env and waits.
+on ports from DEV_PORT_BASE (default 8080: 8081, 8083, 8085), writes DEV_DIR/env and waits. `--backend supabase`
+(`make dev BACKEND=supabase`) also serves each project's API, the PostgREST stand-in (8086, 8087), and runs the
+functions over it (their client backend) instead of Postgres.
 
 Ctrl-C, SIGTERM or SIGHUP, at any moment, stop everything it started; a service that dies on its own stops
 everything with a non-zero exit. How:
@@ -18,11 +20,13 @@ everything with a non-zero exit. How:
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from devtools.config import load_config, shown
+from devtools.config import STACK_BACKENDS, StackBackend, load_config, shown
 from devtools.console import say
 from devtools.errors import StackFailed, StopRequested
 from devtools.stop_signals import StopSignals
@@ -34,17 +38,33 @@ if TYPE_CHECKING:
 # psycopg, psutil, pgserver).
 
 
-def main() -> int:
+def parse_backend(argv: Sequence[str] | None = None) -> StackBackend:
+    parser = argparse.ArgumentParser(prog="python -m devtools.dev", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--backend",
+        choices=STACK_BACKENDS,
+        default="direct",
+        help="direct: the functions use Postgres as client_sync (default); supabase: each project's API (PostgREST)",
+    )
+    backend: StackBackend = parser.parse_args(argv).backend
+    return backend
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     stop = StopSignals()
     stop.install()  # first: from here on, no signal finds Python's default handlers
+    backend = parse_backend(argv)  # a usage error exits with code 2 before anything starts
     from devtools.postgres import quiet_platformdirs  # here, once the handlers are in place
 
     quiet_platformdirs()
     code = 0
     stack: Stack | None = None
     try:
-        config = load_config()
-        say(f"make dev (pid {os.getpid()}): DEV_DIR {shown(config.dev_dir)}, DEV_PORT_BASE {config.port_base}")
+        config = load_config(backend=backend)
+        say(
+            f"make dev (pid {os.getpid()}): DEV_DIR {shown(config.dev_dir)}, DEV_PORT_BASE {config.port_base}, "
+            f"backend {config.backend}"
+        )
         from devtools.stack import Stack  # here, once the handlers are in place
 
         stack = Stack(config, stop)

@@ -1,4 +1,5 @@
-"""The processes `make dev` serves: the local SQS, both functions and the webhook relay."""
+"""The processes `make dev` serves: the local SQS, the three functions, the webhook relay, the Lambda runtime and,
+with the supabase backend, each project's PostgREST stand-in."""
 
 from __future__ import annotations
 
@@ -21,14 +22,19 @@ from devtools.processes import spawn
 SQS_ACCOUNT = "123456789012"
 RETRY_QUEUE_NAME = "client-sync-retry"
 
+# Whose settings a service gets (Stack builds them): the functions' (PROJECT_A_DB_URL and PROJECT_B_DB_URL as
+# client_sync, or with the supabase backend PROJECT_X_URL, PROJECT_X_SERVICE_ROLE_KEY and PROJECT_X_BACKEND=client),
+# the administrator's PROJECT_A_DB_URL and PROJECT_B_DB_URL, or a project's PostgREST stand-in's (PGRST_DB_URI as
+# authenticator, PGRST_JWT_SECRET).
+Login = Literal["functions", "admin", "postgrest_project_a", "postgrest_project_b"]
+
 
 @dataclass(frozen=True)
 class Service:
     """A process `make dev` runs from the repository root.
 
     `port`: it is ready once it accepts connections there. `url_variable`: the env file entry with its URL.
-    `env`: added to the common environment. `database_login`: whose PROJECT_A_DB_URL and PROJECT_B_DB_URL it
-    gets: the functions' login client_sync, the administrator's, or none.
+    `env`: added to the common environment. `login`: whose settings it gets (Login), or none.
     """
 
     name: str
@@ -36,7 +42,7 @@ class Service:
     port: int | None = None
     url_variable: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
-    database_login: Literal["client_sync", "admin"] | None = None
+    login: Login | None = None
 
     @property
     def url(self) -> str | None:
@@ -60,7 +66,19 @@ def function(name: str, port: int) -> Service:
         ),
         port=port,
         url_variable=f"{name.upper()}_URL",
-        database_login="client_sync",
+        login="functions",
+    )
+
+
+def postgrest(project: Literal["project_a", "project_b"], port: int) -> Service:
+    """The project's API: devtools/postgrest.py, its database URL and JWT secret in its environment (never in its
+    arguments, which are printed); its URL is PROJECT_X_URL."""
+    return Service(
+        name=f"{project}_api",
+        argv=(sys.executable, "-m", "devtools.postgrest", "--host", HOST, "--port", str(port)),
+        port=port,
+        url_variable=f"{project.upper()}_URL",
+        login="postgrest_project_a" if project == "project_a" else "postgrest_project_b",
     )
 
 
@@ -82,8 +100,14 @@ def aws_env(config: DevConfig) -> dict[str, str]:
 
 
 def servers(config: DevConfig) -> tuple[Service, ...]:
-    """What serves on a port, started together."""
+    """What serves on a port, started together (the projects' APIs first, with the supabase backend)."""
+    apis = (
+        (postgrest("project_a", config.project_a_api_port), postgrest("project_b", config.project_b_api_port))
+        if config.backend == "supabase"
+        else ()
+    )
     return (
+        *apis,
         Service("local_sqs", (str(BIN / "moto_server"), "-H", HOST, "-p", str(config.sqs_port)), port=config.sqs_port),
         function("create_session", config.create_session_port),
         function("sync_client", config.sync_client_port),
@@ -94,7 +118,7 @@ def servers(config: DevConfig) -> tuple[Service, ...]:
 # Sends what Project B's database webhook queued (devtools/webhook_relay.py), as pg_net does: it stands in for part
 # of the platform, so it reads net.http_request_queue as the administrator. Started once the servers answer, so
 # that nothing it sends meets a closed port.
-WEBHOOK_RELAY = Service("webhook_relay", (sys.executable, "-m", "devtools.webhook_relay"), database_login="admin")
+WEBHOOK_RELAY = Service("webhook_relay", (sys.executable, "-m", "devtools.webhook_relay"), login="admin")
 
 # What AWS runs around sync_client (devtools/lambda_runtime.py): the SQS event source mapping, feeding the queue's
 # messages to its Lambda handler, and the EventBridge schedule of reconcile. Started once the queue exists.
@@ -103,13 +127,13 @@ SYNC_CLIENT_LAMBDA_ENV = {"FUNCTION_TIMEOUT_SECONDS": "120"}
 QUEUE_POLLER = Service(
     "queue_poller",
     (sys.executable, "-m", "devtools.lambda_runtime", "poll"),
-    database_login="client_sync",
+    login="functions",
     env=SYNC_CLIENT_LAMBDA_ENV,
 )
 RECONCILE_SCHEDULE = Service(
     "reconcile_schedule",
     (sys.executable, "-m", "devtools.lambda_runtime", "schedule"),
-    database_login="client_sync",
+    login="functions",
     env=SYNC_CLIENT_LAMBDA_ENV,
 )
 
@@ -120,11 +144,11 @@ class Running:
     process: subprocess.Popen[bytes]
 
 
-def start_service(service: Service, env: Mapping[str, str], databases: Mapping[str, Mapping[str, str]]) -> Running:
-    """`databases`: PROJECT_A_DB_URL and PROJECT_B_DB_URL of each login, for the service's `database_login`."""
+def start_service(service: Service, env: Mapping[str, str], logins: Mapping[str, Mapping[str, str]]) -> Running:
+    """`logins`: the settings of each Login, for the service's `login` (not printed: they carry passwords, keys)."""
     say(f"Starting {service.name}: {' '.join(shlex.quote(part) for part in service.argv)}")
-    urls = databases[service.database_login] if service.database_login else {}
-    return Running(service, spawn(service.argv, cwd=ROOT, env={**env, **urls, **service.env}))
+    settings = logins[service.login] if service.login else {}
+    return Running(service, spawn(service.argv, cwd=ROOT, env={**env, **settings, **service.env}))
 
 
 def answers(port: int, timeout: float = 0.2) -> bool:

@@ -34,6 +34,14 @@ from devtools.stop_signals import StopSignals
 from devtools.usage import DEV_THERAPIST_ID, print_usage
 
 TOKEN_LIFETIME_SECONDS = 12 * 3600
+SERVICE_ROLE_KEY_SECONDS = 10 * 365 * 24 * 3600  # as long-lived as a hosted project's; new on each start
+# The settings that choose the functions' backend are the stack's to give, never inherited from the shell (one
+# that sourced a `.dev/env` of the other backend, say).
+INHERITED_SETTINGS_LEFT_OUT = frozenset(
+    f"{prefix}_{name}"
+    for prefix in ("PROJECT_A", "PROJECT_B")
+    for name in ("DB_URL", "URL", "SERVICE_ROLE_KEY", "BACKEND")
+)
 READY_TIMEOUT_SECONDS = 60.0
 POSTGRES_START_TIMEOUT_SECONDS = 120.0
 SERVICE_STOP_SECONDS = 10.0
@@ -103,7 +111,7 @@ class Stack:
         self.stop.check()
         secret = kept_secret(config.jwt_secret_file)
         common = {
-            **{key: value for key, value in os.environ.items() if key not in ("PROJECT_A_DB_URL", "PROJECT_B_DB_URL")},
+            **{key: value for key, value in os.environ.items() if key not in INHERITED_SETTINGS_LEFT_OUT},
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
             "PYTHONUNBUFFERED": "1",
             "PROJECT_A_JWT_SECRET": secret,
@@ -111,21 +119,23 @@ class Stack:
             "SYNC_RETRY_QUEUE_URL": retry_queue_url(config),
             **aws_env(config),
         }
+        logins = self._logins(databases, secret)
         for service in servers(config):
-            self._start_service(service, common, databases)
+            self._start_service(service, common, logins)
         self._wait_until_serving()
         create_retry_queue(config)
         self.stop.check()
         for service in (WEBHOOK_RELAY, QUEUE_POLLER, RECONCILE_SCHEDULE):
-            self._start_service(service, common, databases)
-        self._write_env_file(common, databases)
+            self._start_service(service, common, logins)
+        self._write_env_file(common, databases, logins)
         self.stop.check()
         print_usage(config, servers(config))
 
     def _prepare_databases(self, server_url: str) -> dict[str, dict[str, str]]:
         """Migrate and seed both projects, install Project B's webhook; PROJECT_A_DB_URL and PROJECT_B_DB_URL of the
-        functions' login (client_sync, as deployed) and of the administrator (for the relay and for people)."""
-        from devtools.localdb import prepare_projects
+        functions' login (client_sync, as deployed), of the administrator (for the relay and for people) and, with
+        the supabase backend, of PostgREST's (authenticator, for the stand-ins)."""
+        from devtools.localdb import authenticator_url, prepare_projects
 
         projects = prepare_projects(server_url, seed=True)
         say("Databases project_a and project_b migrated, sample data loaded")
@@ -133,7 +143,7 @@ class Stack:
         webhook_url = next(service.url for service in servers(self.config) if service.name == "project_b_webhook")
         assert webhook_url is not None
         install_webhook(projects.project_b_url, webhook_url, kept_secret(self.config.webhook_secret_file))
-        return {
+        databases = {
             "client_sync": {
                 "PROJECT_A_DB_URL": as_url(projects.project_a_functions_url),
                 "PROJECT_B_DB_URL": as_url(projects.project_b_functions_url),
@@ -143,8 +153,46 @@ class Stack:
                 "PROJECT_B_DB_URL": as_url(projects.project_b_url),
             },
         }
+        if self.config.backend == "supabase":
+            databases["authenticator"] = {
+                "PROJECT_A_DB_URL": as_url(authenticator_url(server_url, projects.project_a_url)),
+                "PROJECT_B_DB_URL": as_url(authenticator_url(server_url, projects.project_b_url)),
+            }
+        return databases
 
-    def _write_env_file(self, common: Mapping[str, str], databases: Mapping[str, Mapping[str, str]]) -> None:
+    def _logins(self, databases: Mapping[str, Mapping[str, str]], project_a_secret: str) -> dict[str, dict[str, str]]:
+        """The settings of each services.Login. With the supabase backend the functions get each project's API URL
+        and a service-role key signed with that project's JWT secret (Project B has one of its own), and no
+        database URL."""
+        logins = {"functions": dict(databases["client_sync"]), "admin": dict(databases["admin"])}
+        if self.config.backend != "supabase":
+            return logins
+        from devtools.tokens import sign_service_role_token
+
+        jwt_secrets = {"project_a": project_a_secret, "project_b": kept_secret(self.config.project_b_jwt_secret_file)}
+        apis = {service.login: service for service in servers(self.config) if service.name.endswith("_api")}
+        logins["functions"] = {}
+        for project, secret in jwt_secrets.items():
+            prefix = project.upper()
+            api = apis[f"postgrest_{project}"]
+            assert api.url is not None
+            logins[f"postgrest_{project}"] = {
+                "PGRST_DB_URI": databases["authenticator"][f"{prefix}_DB_URL"],
+                "PGRST_JWT_SECRET": secret,
+            }
+            logins["functions"] |= {
+                f"{prefix}_URL": api.url,
+                f"{prefix}_SERVICE_ROLE_KEY": sign_service_role_token(secret, expires_in=SERVICE_ROLE_KEY_SECONDS),
+                f"{prefix}_BACKEND": "client",
+            }
+        return logins
+
+    def _write_env_file(
+        self,
+        common: Mapping[str, str],
+        databases: Mapping[str, Mapping[str, str]],
+        logins: Mapping[str, Mapping[str, str]],
+    ) -> None:
         from devtools.tokens import sign_access_token, sign_service_role_token
 
         secret = common["PROJECT_A_JWT_SECRET"]
@@ -161,6 +209,12 @@ class Stack:
         values["DEV_THERAPIST_ID"] = DEV_THERAPIST_ID
         values["DEV_THERAPIST_TOKEN"] = sign_access_token(secret, DEV_THERAPIST_ID, expires_in=TOKEN_LIFETIME_SECONDS)
         values["DEV_SERVICE_ROLE_TOKEN"] = sign_service_role_token(secret, expires_in=TOKEN_LIFETIME_SECONDS)
+        # Which backend the functions use; `make sync` runs the command line over the same one.
+        values["DEV_BACKEND"] = self.config.backend
+        if self.config.backend == "supabase":
+            for prefix in ("PROJECT_A", "PROJECT_B"):
+                for key in (f"{prefix}_URL", f"{prefix}_SERVICE_ROLE_KEY"):
+                    values[key] = logins["functions"][key]
         write_env_file(self.config.env_file, values)
 
     def _start_postgres(self) -> str:
@@ -202,10 +256,8 @@ class Stack:
         say(f"Postgres is up (pid {master.pid}); applying the migrations and the sample data ...")
         return postgres.server_url(pgdata)
 
-    def _start_service(
-        self, service: Service, env: Mapping[str, str], databases: Mapping[str, Mapping[str, str]]
-    ) -> None:
-        running = start_service(service, env, databases)
+    def _start_service(self, service: Service, env: Mapping[str, str], logins: Mapping[str, Mapping[str, str]]) -> None:
+        running = start_service(service, env, logins)
         self.running.append(running)
         assert self.watchdog is not None
         self.watchdog.tell(f"group {running.process.pid}")

@@ -33,6 +33,24 @@ def _psql() -> str:
     return str(path)
 
 
+def _logins(psql: str, config: DevConfig) -> list[str]:
+    """How the functions reach the databases, and the query that shows it."""
+    if config.backend == "supabase":
+        said = [
+            "  # The functions call each project's API ($PROJECT_A_URL, $PROJECT_B_URL) with its service-role key;",
+            "  # the APIs log in as authenticator:",
+        ]
+        application = "postgrest-standin"
+    else:
+        said = ["  # The functions log in as client_sync ($FUNCTIONS_PROJECT_A_DB_URL, $FUNCTIONS_PROJECT_B_DB_URL):"]
+        application = "client-sync-%"
+    return [
+        *said,
+        f'  {psql} "$PROJECT_A_DB_URL" -c "select datname, usename, application_name from pg_stat_activity',
+        f"    where application_name like '{application}'\"",
+    ]
+
+
 def print_usage(config: DevConfig, services: Iterable[Service]) -> None:
     psql = _psql()
     env_file = shown(config.env_file)
@@ -59,9 +77,7 @@ def print_usage(config: DevConfig, services: Iterable[Service]) -> None:
         '    30 from u"',
         f'  {psql} "$PROJECT_A_DB_URL" -c "select id, full_name, email, status from clients order by created_at"',
         "",
-        "  # The functions log in as client_sync ($FUNCTIONS_PROJECT_A_DB_URL, $FUNCTIONS_PROJECT_B_DB_URL):",
-        f'  {psql} "$PROJECT_A_DB_URL" -c "select datname, usename, application_name from pg_stat_activity',
-        "    where application_name like 'client-sync-%'\"",
+        *_logins(psql, config),
         "",
         "  # Backfill or reconcile a page as the service role, or queue a sharded backfill (the poller feeds the",
         "  # queue to sync_client as Lambda would; reconcile also runs every DEV_RECONCILE_SECONDS, default 60):",

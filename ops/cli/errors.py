@@ -10,22 +10,24 @@ class SettingsMissing(Exception):
 
 
 def check_settings() -> None:
-    """SettingsMissing naming the connection strings that are not set."""
+    """SettingsMissing naming what a project without a backend needs: PROJECT_X_DB_URL (direct, the client_sync
+    connection string) or PROJECT_X_URL and PROJECT_X_SERVICE_ROLE_KEY (client, the project's API)."""
     from shared.config import get_settings
 
     settings = get_settings()
-    missing = [
-        name
-        for name, value in (
-            ("PROJECT_A_DB_URL", settings.project_a_db_url),
-            ("PROJECT_B_DB_URL", settings.project_b_db_url),
-        )
-        if value is None
-    ]
-    if missing:
+    unset = []
+    for project in ("project_a", "project_b"):
+        try:
+            settings.backend_of(project)
+        except ValueError:
+            unset.append(project.upper())
+    if unset:
+        one = len(unset) == 1
         raise SettingsMissing(
-            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set "
-            "(the client_sync connection strings, as the functions get them)"
+            f"{' and '.join(f'{prefix}_DB_URL' for prefix in unset)} {'is' if one else 'are'} not set "
+            f"(the client_sync connection {'string' if one else 'strings'}, as the functions get "
+            f"{'it' if one else 'them'}), nor {' and '.join(f'{prefix}_URL' for prefix in unset)} with "
+            f"{'its' if one else 'their'} service-role {'key' if one else 'keys'} (the client backend)"
         )
 
 

@@ -37,9 +37,19 @@ def main(argv: Sequence[str] | None = None, *, terminal: bool | None = None) -> 
         print(f"error: {message}", file=sys.stderr)
         return ERROR
     finally:
-        from shared.stores.pools import close_pools
+        close_connections()
 
-        close_pools()
+
+def close_connections() -> None:
+    """Close the database pools and, when the client backend opened any, the HTTP clients (httpx is imported only
+    then)."""
+    from shared.stores.pools import close_pools
+
+    close_pools()
+    if "shared.stores.rpc_http" in sys.modules:
+        from shared.stores.rpc_http import close_http_clients
+
+        close_http_clients()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", help="show the sync's log lines (stderr)")
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Backfill, reconcile and the sync's conflicts, against PROJECT_A_DB_URL and PROJECT_B_DB_URL.",
+        description="Backfill, reconcile and the sync's conflicts, against PROJECT_A_DB_URL and PROJECT_B_DB_URL "
+        "(or each project's API: PROJECT_X_URL and PROJECT_X_SERVICE_ROLE_KEY).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="{backfill,reconcile,conflicts}")
 

@@ -11,6 +11,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ from ops.cli.main import main
 from shared import wiring
 from shared.backfill import UUID_SPACE
 from shared.ports import OutcomeCounts
+from tests.backends import StandIns
 from tests.conftest import THERAPIST, Databases
 from tests.random_refs import random_email, random_name
 
@@ -228,7 +230,8 @@ def test_errors_are_one_line_with_exit_code_1(
     code, _, err = run(capsys, "conflicts")
     assert (code, err.strip()) == (
         1,
-        "error: PROJECT_A_DB_URL is not set (the client_sync connection strings, as the functions get them)",
+        "error: PROJECT_A_DB_URL is not set (the client_sync connection string, as the functions get it), nor "
+        "PROJECT_A_URL with its service-role key (the client backend)",
     )
 
 
@@ -251,16 +254,38 @@ def test_the_backfill_total_is_estimated_from_the_id_space() -> None:
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
-def test_make_sync_backfills_the_stack_of_dev_env(projects: LocalProjects, db: Databases, tmp_path: Path) -> None:
+@pytest.mark.parametrize("dev_backend", ["direct", "supabase"])
+def test_make_sync_backfills_the_stack_of_dev_env(
+    projects: LocalProjects, db: Databases, tmp_path: Path, request: pytest.FixtureRequest, dev_backend: str
+) -> None:
+    """`make sync` over the backend of the env file: as client_sync, or (DEV_BACKEND=supabase, as `make dev
+    BACKEND=supabase` writes it) through the projects' APIs with their service-role keys and no database URL."""
     (client_id,) = new_project_b_clients(db, 1)
-    (tmp_path / "env").write_text(
-        f"PROJECT_A_DB_URL='{projects.project_a_url}'\n"
-        f"PROJECT_B_DB_URL='{projects.project_b_url}'\n"
-        f"FUNCTIONS_PROJECT_A_DB_URL='{projects.project_a_functions_url}'\n"
-        f"FUNCTIONS_PROJECT_B_DB_URL='{projects.project_b_functions_url}'\n"
-    )
-    env = {key: value for key, value in os.environ.items() if not key.endswith("_DB_URL")}
-    make = ["make", "--no-print-directory", "-o", ".venv/.ready", "sync", f"DEV_DIR={tmp_path}"]
+    lines = [
+        f"PROJECT_A_DB_URL='{projects.project_a_url}'",
+        f"PROJECT_B_DB_URL='{projects.project_b_url}'",
+        f"FUNCTIONS_PROJECT_A_DB_URL='{projects.project_a_functions_url}'",
+        f"FUNCTIONS_PROJECT_B_DB_URL='{projects.project_b_functions_url}'",
+    ]
+    if dev_backend == "supabase":
+        standins: StandIns = request.getfixturevalue("standins")
+        for project, functions_url in (
+            ("project_a", projects.project_a_functions_url),
+            ("project_b", projects.project_b_functions_url),
+        ):
+            settings = standins.env(project, functions_url)
+            lines += [f"{key}='{settings[key]}'" for key in settings if not key.endswith("_BACKEND")]
+        # The functions' login may not log in: the backfill must go through the APIs.
+        lines += ["FUNCTIONS_PROJECT_A_DB_URL='postgresql://nobody@127.0.0.1:1/none?connect_timeout=1'"]
+    (tmp_path / "env").write_text("\n".join([*lines, f"DEV_BACKEND={dev_backend}", ""]))
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.endswith(("_DB_URL", "_BACKEND", "_SERVICE_ROLE_KEY"))
+        and key not in ("PROJECT_A_URL", "PROJECT_B_URL")
+    }
+    # This interpreter: the one whose packages the tests run with (the worktree may have no .venv of its own).
+    make = ["make", "--no-print-directory", "-o", ".venv/.ready", f"PY={sys.executable}", "sync", f"DEV_DIR={tmp_path}"]
 
     done = subprocess.run(  # noqa: S603
         [*make, f"ARGS=--cursor {before(client_id)}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
@@ -269,6 +294,8 @@ def test_make_sync_backfills_the_stack_of_dev_env(projects: LocalProjects, db: D
     assert done.returncode == 0, done.stderr
     assert "Backfill summary" in done.stdout
     assert db.client(client_id) is not None
+    if dev_backend == "supabase":  # its log lines carry no key
+        assert request.getfixturevalue("standins").service_role_key not in done.stdout + done.stderr
 
     missing = subprocess.run(  # noqa: S603
         [*make[:-1], f"DEV_DIR={tmp_path / 'none'}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60

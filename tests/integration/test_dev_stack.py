@@ -6,6 +6,9 @@ and SIGHUP, and checks that it exits in time with code 0, that no process it sta
 carries a marker in its environment, inherited from the stack; the pids recorded before the stop are checked too,
 the postmaster's included), that every port is free and that no Postgres runs on its data directory. The stack
 always uses the embedded Postgres here, never TEST_DATABASE_URL's server.
+
+Every test runs over both backends of the stack (`make dev` and `make dev BACKEND=supabase`: the functions over
+Postgres, or over each project's API, the PostgREST stand-ins), each with a DEV_DIR and ports of its own.
 """
 
 from __future__ import annotations
@@ -37,7 +40,15 @@ import psycopg
 import pytest
 
 from devtools import postgres
-from devtools.config import CREATE_SESSION_OFFSET, PROJECT_B_WEBHOOK_OFFSET, ROOT, SQS_OFFSET
+from devtools.config import (
+    CREATE_SESSION_OFFSET,
+    PROJECT_A_API_OFFSET,
+    PROJECT_B_API_OFFSET,
+    PROJECT_B_WEBHOOK_OFFSET,
+    ROOT,
+    SQS_OFFSET,
+    STACK_BACKENDS,
+)
 from devtools.devdir import read_env_file
 from tests.markdown import block_after
 
@@ -46,6 +57,26 @@ READY_SECONDS = 120.0  # a first start initialises Postgres; the machine may be 
 STOP_SECONDS = 40.0  # services get 10 s before SIGKILL, Postgres 15 s before immediate shutdown
 LOAD_SECONDS = float(os.environ.get("DEV_STACK_TEST_LOAD_SECONDS", "10"))
 JANE_DOE = "aaaaaaaa-0000-4000-8000-000000000001"
+OFFSETS = (CREATE_SESSION_OFFSET, PROJECT_B_WEBHOOK_OFFSET, SQS_OFFSET, PROJECT_A_API_OFFSET, PROJECT_B_API_OFFSET)
+# What DEV_DIR/env carries on either backend, and what it adds with BACKEND=supabase.
+ENV_KEYS = {
+    "PROJECT_A_DB_URL",
+    "PROJECT_B_DB_URL",
+    "FUNCTIONS_PROJECT_A_DB_URL",
+    "FUNCTIONS_PROJECT_B_DB_URL",
+    "CREATE_SESSION_URL",
+    "SYNC_CLIENT_URL",
+    "PROJECT_B_WEBHOOK_URL",
+    "PROJECT_B_WEBHOOK_SECRET",
+    "SYNC_RETRY_QUEUE_URL",
+    "AWS_ENDPOINT_URL_SQS",
+    "PROJECT_A_JWT_SECRET",
+    "DEV_THERAPIST_ID",
+    "DEV_THERAPIST_TOKEN",
+    "DEV_SERVICE_ROLE_TOKEN",
+    "DEV_BACKEND",
+}
+SUPABASE_ENV_KEYS = {"PROJECT_A_URL", "PROJECT_A_SERVICE_ROLE_KEY", "PROJECT_B_URL", "PROJECT_B_SERVICE_ROLE_KEY"}
 
 
 def _free_port_base() -> int:
@@ -56,7 +87,7 @@ def _free_port_base() -> int:
         ephemeral = 32768
     for _ in range(200):
         base = random.randrange(10000, max(ephemeral - 10, 10010), 10)
-        if all(_port_free(base + offset) for offset in (CREATE_SESSION_OFFSET, PROJECT_B_WEBHOOK_OFFSET, SQS_OFFSET)):
+        if all(_port_free(base + offset) for offset in OFFSETS):
             return base
     raise RuntimeError("no free ports")
 
@@ -104,45 +135,50 @@ class Site:
 
     dev_dir: Path
     port_base: int
+    backend: str = "direct"
     marker: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def ports(self) -> list[int]:
-        return [self.port_base + offset for offset in (CREATE_SESSION_OFFSET, PROJECT_B_WEBHOOK_OFFSET, SQS_OFFSET)]
+        apis = (PROJECT_A_API_OFFSET, PROJECT_B_API_OFFSET) if self.backend == "supabase" else ()
+        return [
+            self.port_base + offset for offset in (CREATE_SESSION_OFFSET, PROJECT_B_WEBHOOK_OFFSET, SQS_OFFSET, *apis)
+        ]
 
 
 class Run:
     """One `python -m devtools.dev`, its output in a file (or on a pseudo-terminal that can be hung up)."""
 
-    def __init__(self, site: Site, log: Path, *, terminal: bool = False) -> None:
+    def __init__(self, site: Site, log: Path, *, terminal: bool = False, env: dict[str, str] | None = None) -> None:
         self.site = site
         self.log = log
-        env = {
+        stack_env = {
             k: v
             for k, v in os.environ.items()
             if k not in ("TEST_DATABASE_URL", "PROJECT_A_DB_URL", "PROJECT_B_DB_URL")
         }
-        env.update(
+        stack_env.update(
             DEV_DIR=str(site.dev_dir),
             DEV_PORT_BASE=str(site.port_base),
             DEV_RECONCILE_SECONDS="3600",  # no scheduled reconcile copies Bob Wilson before the README's curl does
             PYTHONPATH=str(ROOT),
             **{MARKER: site.marker},
         )
+        stack_env.update(env or {})  # the scenario's own
         self._hang_up = threading.Event()
         self._master: int | None = None
-        argv = [sys.executable, "-m", "devtools.dev"]
+        argv = [sys.executable, "-m", "devtools.dev", "--backend", site.backend]  # as `make dev BACKEND=...` runs it
         if terminal:
             self._master, slave = pty.openpty()
             self.process = subprocess.Popen(  # noqa: S603 - this interpreter and the stack's module
-                argv, cwd=ROOT, env=env, stdout=slave, stderr=slave, start_new_session=True
+                argv, cwd=ROOT, env=stack_env, stdout=slave, stderr=slave, start_new_session=True
             )
             os.close(slave)
             threading.Thread(target=self._copy_terminal, daemon=True).start()
         else:
             with log.open("ab") as out:
                 self.process = subprocess.Popen(  # noqa: S603 - as above
-                    argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                    argv, cwd=ROOT, env=stack_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
                 )
         self.before: list[psutil.Process] = []  # the stack's processes just before the stop
         self.stopped_at: float | None = None
@@ -283,10 +319,13 @@ def run_readme_curl(run: Run) -> tuple[int, dict[str, object]]:
     return int(head.split()[1]), json.loads(body)
 
 
-def add_project_b_client(env: dict[str, str]) -> str:
-    """A new client in Project B, written as the administrator: the database webhook should bring it to A."""
+def add_project_b_client(env: dict[str, str], *, webhook: bool = True) -> str:
+    """A new client in Project B, written as the administrator: the database webhook should bring it to A (unless
+    `webhook` is False: then its trigger does not fire, and only a backfill or reconcile copies it)."""
     client_id = str(uuid.uuid4())
     with psycopg.connect(env["PROJECT_B_DB_URL"], autocommit=True, connect_timeout=5) as conn:
+        if not webhook:
+            conn.execute("set session_replication_role = replica")
         conn.execute("insert into auth.users (id, email) values (%s, %s)", (client_id, f"dev-{client_id}@example.com"))
         conn.execute("insert into public.profiles (id, name, age) values (%s, 'Dev Stack', 30)", (client_id,))
     return client_id
@@ -304,8 +343,8 @@ def in_project_a(env: dict[str, str], client_id: str, timeout: float = 15.0) -> 
 
 @contextlib.contextmanager
 def outage(env: dict[str, str], *, refuse: bool) -> Iterator[None]:
-    """Project A unreachable for the functions: their connections terminated over and over, and (`refuse`) new
-    ones refused, until the block ends."""
+    """Project A unreachable for the functions: their connections (or, over the supabase backend, its API's)
+    terminated over and over, and (`refuse`) new ones refused, until the block ends."""
     stopped = threading.Event()
 
     def terminate() -> None:
@@ -316,7 +355,7 @@ def outage(env: dict[str, str], *, refuse: bool) -> Iterator[None]:
             while not stopped.is_set():
                 conn.execute(
                     "select pg_terminate_backend(pid) from pg_stat_activity"
-                    " where datname = 'project_a' and usename = 'client_sync'"
+                    " where datname = 'project_a' and usename in ('client_sync', 'authenticator')"
                 )
                 stopped.wait(0.05)
 
@@ -370,10 +409,57 @@ def after_ready_and_use(run: Run) -> None:
     status, answer = run_readme_curl(run)
     assert (status, answer.get("client_synced")) == (201, True), f"{status} {answer}\n{run.tail()}"
     env = run.env()
+    assert_env_file(run.site, env)
     assert book(env) == 201, run.tail()
     client_id = add_project_b_client(env)
     assert in_project_a(env, client_id), f"the webhook did not bring {client_id} to Project A:\n{run.tail()}"
     assert book(env, client_id) == 201, run.tail()
+    assert database_logins(env) == ({"authenticator"} if run.site.backend == "supabase" else {"client_sync"})
+    secrets = [value for key, value in env.items() if key.endswith(("_KEY", "_SECRET", "_TOKEN"))]
+    assert not [secret for secret in secrets if secret in run.output()], "a key, secret or token in the stack's log"
+    run.stop(signal.SIGTERM)
+
+
+def assert_env_file(site: Site, env: dict[str, str]) -> None:
+    """DEV_DIR/env: every key of either backend, and with BACKEND=supabase each project's API and key too."""
+    supabase = site.backend == "supabase"
+    assert set(env) == ENV_KEYS | (SUPABASE_ENV_KEYS if supabase else set())
+    assert env["DEV_BACKEND"] == site.backend
+    if supabase:
+        for project, offset in (("PROJECT_A", PROJECT_A_API_OFFSET), ("PROJECT_B", PROJECT_B_API_OFFSET)):
+            assert env[f"{project}_URL"] == f"http://127.0.0.1:{site.port_base + offset}"
+        assert env["PROJECT_A_SERVICE_ROLE_KEY"] != env["PROJECT_B_SERVICE_ROLE_KEY"]  # a JWT secret per project
+
+
+def database_logins(env: dict[str, str]) -> set[str]:
+    """Who the stack's clients log in to both projects as: the functions' login, or PostgREST's (the stand-ins)."""
+    with psycopg.connect(env["PROJECT_A_DB_URL"], autocommit=True, connect_timeout=5) as conn:
+        rows = conn.execute(
+            "select distinct usename from pg_stat_activity"
+            " where datname in ('project_a', 'project_b') and usename in ('client_sync', 'authenticator')"
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def after_queue_and_schedule(run: Run) -> None:
+    """The Lambda runtime over the stack's backend: the poller runs a sharded backfill's jobs from the queue, and
+    the schedule's reconcile copies a client that no webhook announced (DEV_RECONCILE_SECONDS is 2 here)."""
+    run.wait_for("\nReady.")
+    env = run.env()
+    port = int(env["SYNC_CLIENT_URL"].rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        headers = {"Authorization": f"Bearer {env['DEV_SERVICE_ROLE_TOKEN']}", "Content-Type": "application/json"}
+        conn.request("POST", "/", json.dumps({"mode": "backfill", "shards": 2}), headers)
+        response = conn.getresponse()
+        assert (response.status, json.loads(response.read())) == (202, {"queued": 2}), run.tail()
+    finally:
+        conn.close()
+    run.wait_for("[poller] batch of", timeout=30)
+    unannounced = add_project_b_client(env, webhook=False)
+    assert in_project_a(env, unannounced, timeout=30), f"no reconcile copied {unannounced}:\n{run.tail()}"
+    run.wait_for("[schedule] reconcile: ", timeout=30)  # printed once its invocation returns
+    assert ": 0 done" not in run.output() and "[schedule] reconcile failed" not in run.output(), run.tail()
     run.stop(signal.SIGTERM)
 
 
@@ -455,6 +541,7 @@ class Scenario:
     act: Callable[[Run], None]
     terminal: bool = False
     holds_lock: bool = False
+    env: dict[str, str] = field(default_factory=dict)
 
 
 SCENARIOS = [
@@ -464,6 +551,7 @@ SCENARIOS = [
     Scenario("sigterm-while-migrating", while_migrating),
     Scenario("sighup-while-services-start", while_services_start),
     Scenario("sigterm-after-ready-and-use", after_ready_and_use),
+    Scenario("sigterm-after-queue-and-schedule", after_queue_and_schedule, env={"DEV_RECONCILE_SECONDS": "2"}),
     Scenario("sighup-hangup-during-outage", hangup_during_outage, terminal=True),
     Scenario("sigterm-after-refusal-and-load", after_refusal_and_load),
     Scenario("sigint-after-postgres-restart", after_postgres_restart),
@@ -471,13 +559,14 @@ SCENARIOS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def site() -> Iterator[Site]:
+@pytest.fixture(scope="module", params=STACK_BACKENDS)
+def site(request: pytest.FixtureRequest) -> Iterator[Site]:
+    """One per backend (pytest runs each backend's tests together, so that one is up at a time)."""
     # Not below pytest's basetemp: as root, pgserver runs Postgres as its own system user, and every pytest session
     # that starts (another one on this machine, too) makes /tmp/pytest-of-root private again, locking Postgres out
     # of its own files mid-run.
-    dev_dir = Path(tempfile.mkdtemp(prefix="dev-stack-test-")) / "dev"
-    here = Site(dev_dir=dev_dir, port_base=_free_port_base())
+    dev_dir = Path(tempfile.mkdtemp(prefix=f"dev-stack-test-{request.param}-")) / "dev"
+    here = Site(dev_dir=dev_dir, port_base=_free_port_base(), backend=request.param)
     yield here
     # Whatever a failed test left behind must not outlive it.
     for process in _marked(here.marker):
@@ -527,7 +616,7 @@ def test_stop_leaves_nothing_running(site: Site, tmp_path: Path, scenario: Scena
             killed.wait()
             lock.write(f"{killed.pid}\n")
             lock.flush()
-        run = Run(site, tmp_path / f"{scenario.name}.log", terminal=scenario.terminal)
+        run = Run(site, tmp_path / f"{scenario.name}.log", terminal=scenario.terminal, env=scenario.env)
         try:
             scenario.act(run)
         except BaseException:
