@@ -119,9 +119,9 @@ def standin_line(times: dict[str, list[float]]) -> str:
     return (
         "Of the client backend's time, inside the PostgREST stand-in per call (its log, median ms over the run): "
         + (", ".join(parts) or "-")
-        + ". The stand-in (devtools/postgrest.py, in Python) checks the key and the token, looks the function up "
-        "in the catalog and sets the request's settings on every call, each in a round trip of its own to its "
-        "local database (not delayed)."
+        + ". The stand-in (devtools/postgrest.py, Python's http.server) checks the key and the token, then runs "
+        "the call's transaction (its settings, the call, the commit) in one pipelined round trip to its local "
+        "database (not delayed), with the functions it has seen cached, as PostgREST's schema cache does."
     )
 
 
