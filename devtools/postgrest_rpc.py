@@ -244,13 +244,16 @@ def call(
     cache: SchemaCache | None = None,
 ) -> str | None:
     """Calls the function in one transaction (rolled back on any error); its JSON answer, None for void. The
-    transaction's statements go in one round trip (a pipeline), as PostgREST sends them."""
+    transaction's settings and the call go in one query message, so one round trip and one implicit transaction
+    (set_config(..., true) lasts until its end), as PostgREST sends them in one pipeline."""
     routine = (cache or SchemaCache()).find(conn, name, keys)
-    with conn.pipeline(), conn.transaction():
-        conn.execute(*settings(role, claims, path, headers))
-        if routine.read_only:
-            conn.execute("select set_config('transaction_read_only', 'on', true)")
-        cursor = conn.execute(call_statement(routine, keys), (body,))
+    settings_query, settings_params = settings(role, claims, path, headers)
+    if routine.read_only:
+        settings_query += ", set_config('transaction_read_only', 'on', true)"
+    cursor = psycopg.ClientCursor(conn)
+    statement = sql.SQL("{}; {}").format(sql.SQL(settings_query), call_statement(routine, keys))  # type: ignore[arg-type]
+    cursor.execute(statement, (*settings_params, body))
+    cursor.nextset()
     if routine.returns_void:
         return None
     row = cursor.fetchone()

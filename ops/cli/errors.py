@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.errors import ApiError, TransientError
+from shared.errors import ApiError, ConfigurationError, TransientError
 
 
 class SettingsMissing(Exception):
@@ -19,7 +19,7 @@ def check_settings() -> None:
     for project in ("project_a", "project_b"):
         try:
             settings.backend_of(project)
-        except ValueError:
+        except ConfigurationError:
             unset.append(project.upper())
     if unset:
         one = len(unset) == 1
@@ -43,6 +43,8 @@ def one_line(exc: BaseException) -> str | None:
         return "invalid settings: " + "; ".join(problems)
     if isinstance(exc, SettingsMissing):
         return str(exc)
+    if isinstance(exc, ConfigurationError):
+        return f"invalid settings: {exc}"
     if isinstance(exc, ApiError):
         cause = _root_cause(exc)
         return exc.message if cause is exc else f"{exc.message} ({_described(cause)})"
