@@ -251,7 +251,7 @@ def call(
     if routine.read_only:
         settings_query += ", set_config('transaction_read_only', 'on', true)"
     cursor = psycopg.ClientCursor(conn)
-    statement = sql.SQL("{}; {}").format(sql.SQL(settings_query), call_statement(routine, keys))  # type: ignore[arg-type]
+    statement = sql.SQL("{}; {}").format(sql.SQL(settings_query), call_statement(routine, keys))
     cursor.execute(statement, (*settings_params, body))
     cursor.nextset()
     if routine.returns_void:
