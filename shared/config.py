@@ -114,15 +114,26 @@ class Settings(BaseSettings):
         return self.queue_max_attempts * (self.queue_connect_timeout_seconds + self.queue_read_timeout_seconds)
 
     def http_call_seconds(self, project: Project) -> float:
-        """The longest one PostgREST call of the client backend takes: a pooled connection, connecting, then
-        the answer, which waits the project's statement timeout plus the margin."""
+        """The longest one PostgREST call of the client backend takes: a pooled connection, connecting, sending,
+        then the answer, which waits the project's statement timeout plus the margin."""
         statement_seconds = float(getattr(self, f"{project}_statement_timeout_ms")) / 1000
         return (
             self.db_pool_timeout_seconds
-            + self.http_connect_timeout_seconds
+            + 2 * self.http_connect_timeout_seconds  # connect, then write
             + statement_seconds
             + self.http_read_margin_seconds
         )
+
+    @property
+    def _job_step_seconds(self) -> float:
+        """One step of a job's page: as _step_seconds, or on the client backend the retry budget and one call
+        (a page's steps make one call each)."""
+        calls = [
+            self.http_call_seconds(project)
+            for project in ("project_a", "project_b")
+            if self._configured_backend(project) == "client"
+        ]
+        return max([self._step_seconds, *(self.retry_budget_seconds + call for call in calls)])
 
     @property
     def _client_attempt_seconds(self) -> float | None:
@@ -148,8 +159,8 @@ class Settings(BaseSettings):
         return max(direct, self._client_attempt_seconds or 0.0)
 
     def _attempts_deadline(self, limit: float) -> float:
-        """How long an invocation with `limit` seconds may start attempts: what its longest attempt, the queue's
-        send and a second to spare leave (shared/retry.py's attempts_until)."""
+        """How long an HTTP request with `limit` seconds may start attempts: what its longest attempt, the queue's
+        send and a second to spare leave (shared/deadline.py's attempts_until)."""
         return limit - self._longest_attempt_seconds - self._queue_seconds - 1.0
 
     @property
@@ -158,9 +169,16 @@ class Settings(BaseSettings):
         return self._attempts_deadline(min(self.function_timeout_seconds, self.http_timeout_seconds))
 
     @property
+    def _job_attempt_seconds(self) -> float:
+        """A job's longest attempt: a statement, or one call on the client backend."""
+        direct = self.db_pool_timeout_seconds + self._statement_seconds
+        return max(direct, self._job_step_seconds - self.retry_budget_seconds)
+
+    @property
     def job_deadline_seconds(self) -> float:
-        """No attempt of a queued job or a scheduled reconcile starts after this long."""
-        return self._attempts_deadline(self.function_timeout_seconds)
+        """No attempt of a queued job or a scheduled reconcile starts after this long (its budget decides when
+        it stops paging; this bounds the page it started)."""
+        return self.function_timeout_seconds - self._job_attempt_seconds - self._queue_seconds - 1.0
 
     @property
     def job_budget_seconds(self) -> float:
@@ -168,7 +186,7 @@ class Settings(BaseSettings):
         leaves (a second to spare) after the page started last and the remainder's send (0: one page a run)."""
         if self.sync_job_budget_seconds is not None:
             return self.sync_job_budget_seconds
-        spare = self.function_timeout_seconds - STEPS_PER_PAGE * self._step_seconds - self._queue_seconds - 1.0
+        spare = self.function_timeout_seconds - STEPS_PER_PAGE * self._job_step_seconds - self._queue_seconds - 1.0
         return max(spare, 0.0)
 
     @property
@@ -184,12 +202,13 @@ class Settings(BaseSettings):
     @property
     def worst_case_request_seconds(self) -> float:
         """The longest any invocation can take: an HTTP request, or a job (its budget, then the page it started,
-        then its remainder's send; on the client backend, its deadline and the attempt in flight)."""
-        if self._client_attempt_seconds is not None:
-            job = max(self.job_deadline_seconds, 0.0) + self._longest_attempt_seconds + self._queue_seconds
-        else:
-            job = self.job_budget_seconds + STEPS_PER_PAGE * self._step_seconds + self._queue_seconds
-        return max(self.worst_case_http_seconds, job)
+        then its remainder's send). A budget set by SYNC_JOB_BUDGET_SECONDS must leave its last page that time,
+        so that a job always makes progress; a derived one is bounded by the job's deadline too."""
+        job = self.job_budget_seconds + STEPS_PER_PAGE * self._job_step_seconds
+        if self.sync_job_budget_seconds is None:
+            # The derived budget (0 when the timeout leaves no room: one page a run) is bounded by the deadline.
+            job = min(job, max(self.job_deadline_seconds, 0.0) + self._job_attempt_seconds)
+        return max(self.worst_case_http_seconds, job + self._queue_seconds)
 
     @field_validator("project_a_db_url", "project_b_db_url")
     @classmethod
@@ -218,6 +237,8 @@ class Settings(BaseSettings):
         for project in ("project_a", "project_b"):
             prefix = project.upper()
             url, key = getattr(self, f"{project}_url"), getattr(self, f"{project}_service_role_key")
+            if key is not None and not key.get_secret_value().strip():
+                raise ValueError(f"{prefix}_SERVICE_ROLE_KEY is empty")
             if (url is None) != (key is None):
                 given, missing = ("URL", "SERVICE_ROLE_KEY") if url is not None else ("SERVICE_ROLE_KEY", "URL")
                 raise ValueError(f"{prefix}_{given} is set without {prefix}_{missing}: give both, or neither")
@@ -247,6 +268,12 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _answers_within_the_function_timeout(self) -> Settings:
         http_limit = min(self.function_timeout_seconds, self.http_timeout_seconds)
+        if self.request_deadline_seconds <= 0:
+            raise ValueError(
+                f"A request's longest attempt ({self._longest_attempt_seconds:g} s) and the queue's attempts leave "
+                f"no time to start one within {http_limit:g} s (FUNCTION_TIMEOUT_SECONDS or HTTP_TIMEOUT_SECONDS, "
+                "the less): lower the statement timeouts, DB_POOL_TIMEOUT_SECONDS or HTTP_CONNECT_TIMEOUT_SECONDS"
+            )
         if self.worst_case_http_seconds >= http_limit:
             raise ValueError(
                 f"A request could take {self.worst_case_http_seconds:g} s, not less than {http_limit:g} s "
@@ -271,5 +298,10 @@ def get_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        reasons = "; ".join(str(error["msg"]).removeprefix("Value error, ") for error in exc.errors())
+        reasons = "; ".join(
+            ": ".join(
+                filter(None, [".".join(map(str, error["loc"])).upper(), error["msg"].removeprefix("Value error, ")])
+            )
+            for error in exc.errors()
+        )
         raise ConfigurationError(reasons) from None

@@ -1,7 +1,8 @@
 """The invocation's deadline for starting attempts: shared/retry.py starts none after it, so an invocation ends by
-then plus the one attempt in flight, whatever its steps and however many calls each makes. Its entry points set
-it (shared/http.py, sync_client's jobs) from the settings (Settings.request_deadline_seconds,
-job_deadline_seconds). Kept apart from shared/retry.py so that a cold start does not import tenacity."""
+then plus the one attempt in flight, whatever its steps and however many calls each makes. Every HTTP request
+sets it (shared/http.py, Settings.request_deadline_seconds), and so do sync_client's jobs
+(Settings.job_deadline_seconds), whose budget decides when they stop paging. Kept apart from shared/retry.py so
+that a cold start does not import tenacity."""
 
 from __future__ import annotations
 

@@ -11,25 +11,34 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
 from postgrest import APIError, SyncPostgrestClient
 
 from shared.config import Project, Settings
-from shared.errors import EMAIL_UNIQUE_CONSTRAINT, ConcurrentSyncRace, TransientError
+from shared.errors import EMAIL_UNIQUE_CONSTRAINT, ConcurrentSyncRace, TransientError, Unauthorized
 
 _clients: dict[tuple[str, str], httpx.Client] = {}
 _lock = threading.Lock()
 
 # Faults that may pass, by the code of PostgREST's error body: its own for a database it cannot reach or a pool
-# it waited for (PGRST000-PGRST003), Postgres's SQLSTATE classes and codes psycopg's mapping retries too, and the
-# HTTP status a gateway in front answers with when the body is not PostgREST's (postgrest-py then uses it).
-_TRANSIENT_CODES = frozenset(
-    {"PGRST000", "PGRST001", "PGRST002", "PGRST003", "40001", "40P01", "55P03", "57014", "57P01", "57P02", "57P03"}
-)
-_TRANSIENT_CLASSES = ("08", "53")
-_TRANSIENT_STATUSES = frozenset({"500", "502", "503", "504", "520", "522", "524"})
+# it waited for (PGRST000-PGRST003), and the SQLSTATE classes psycopg raises as OperationalError, which the direct
+# backend retries (shared/stores/pools.py is_transient): connection, transaction rollback, resources, limits,
+# object state, operator intervention, system errors.
+_TRANSIENT_CODES = frozenset({"PGRST000", "PGRST001", "PGRST002", "PGRST003"})
+_TRANSIENT_CLASSES = ("08", "40", "53", "54", "55", "57", "58", "F0")
+# PostgREST's refusals of a JWT: a therapist's token it finds expired (its leeway is 30 s) or invalid.
+_TOKEN_REFUSED = frozenset({"PGRST301", "PGRST302", "PGRST303"})
+# The HTTP status of the last answer this thread read (an httpx hook): postgrest-py keeps only the body, and a
+# gateway's 5xx may have a body without a code.
+_status: ContextVar[int] = ContextVar("rpc_status", default=0)
+
+
+def _keep_status(response: httpx.Response) -> None:
+    _status.set(response.status_code)
+
 
 # httpx logs every request at INFO: the functions' log lines are their own (shared/logs.py), ids only.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -66,7 +75,9 @@ def http_client(project: Project, base_url: str, settings: Settings) -> httpx.Cl
             limits = httpx.Limits(
                 max_connections=settings.db_pool_max_size, max_keepalive_connections=settings.db_pool_max_size
             )
-            client = httpx.Client(timeout=timeout, limits=limits, follow_redirects=False)
+            client = httpx.Client(
+                timeout=timeout, limits=limits, follow_redirects=False, event_hooks={"response": [_keep_status]}
+            )
             _clients[key] = client
     return client
 
@@ -90,18 +101,24 @@ def call_rpc(
         http_client=client,
         retry_enabled=False,
     )
+    _status.set(0)
     try:
         return rest.rpc(function, params).execute().data
     except APIError as exc:
-        raise _mapped(function, exc) from exc
+        raise _mapped(function, exc, _status.get(), users_token=token != key) from exc
     except (httpx.TimeoutException, httpx.TransportError) as exc:
         raise TransientError(type(exc).__name__) from exc
 
 
-def _mapped(function: str, exc: APIError) -> Exception:
+def _mapped(function: str, exc: APIError, status: int, *, users_token: bool) -> Exception:
     code = exc.code or ""
-    if code in _TRANSIENT_CODES or code.startswith(_TRANSIENT_CLASSES) or code in _TRANSIENT_STATUSES:
+    sqlstate = len(code) == 5 and code.isalnum() and code.upper() == code
+    if code in _TRANSIENT_CODES or (sqlstate and code.startswith(_TRANSIENT_CLASSES)):
         return TransientError(f"PostgREST {code}")
+    if status >= 500 and not sqlstate and not code.startswith("PGRST"):  # a gateway's answer, not PostgREST's
+        return TransientError(f"HTTP {status}")
     if code == "23505" and EMAIL_UNIQUE_CONSTRAINT in f"{exc.message} {exc.details}":
         return ConcurrentSyncRace(EMAIL_UNIQUE_CONSTRAINT)
+    if code in _TOKEN_REFUSED and users_token:
+        return Unauthorized("Project A refused the token")
     return RpcError(function, exc.code)

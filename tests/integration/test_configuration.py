@@ -31,6 +31,7 @@ from tests.integration.helpers import function_client
             {"PROJECT_A_BACKEND": "client"},
             "PROJECT_A_BACKEND=client needs PROJECT_A_URL and PROJECT_A_SERVICE_ROLE_KEY",
         ),
+        ([], {"PROJECT_B_BACKEND": "supabase"}, "PROJECT_B_BACKEND: Input should be 'direct' or 'client'"),
     ],
 )
 def test_a_misconfigured_project_is_a_500_and_a_log_line_that_names_the_settings(

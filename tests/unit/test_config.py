@@ -223,6 +223,7 @@ def test_the_two_projects_may_use_different_backends(monkeypatch: pytest.MonkeyP
         ({**DIRECT_A, "PROJECT_A_BACKEND": "client"}, "PROJECT_A_BACKEND=client needs PROJECT_A_URL"),
         ({**CLIENT_A, "PROJECT_A_BACKEND": "direct"}, "PROJECT_A_BACKEND=direct needs PROJECT_A_DB_URL"),
         ({"PROJECT_A_BACKEND": "supabase"}, "PROJECT_A_BACKEND"),
+        ({**CLIENT_A, "PROJECT_A_SERVICE_ROLE_KEY": ""}, "PROJECT_A_SERVICE_ROLE_KEY is empty"),
         ({**CLIENT_A, "PROJECT_A_URL": "http://aaaa.supabase.co"}, "PROJECT_A_URL must be the project's https URL"),
     ],
 )
@@ -256,12 +257,18 @@ CLIENT_BOTH = {
 
 def test_on_the_client_backend_the_deadline_leaves_the_longest_attempt_and_the_queue_their_time() -> None:
     settings = Settings(**CLIENT_BOTH)
-    call = 0.5 + 1.0 + 3.0 + 0.5  # pool wait, connect, statement timeout, margin
+    call = 0.5 + 1.0 + 1.0 + 3.0 + 0.5  # pool wait, connect, send, statement timeout, margin
     assert settings.http_call_seconds("project_a") == pytest.approx(call)
     assert settings.request_deadline_seconds == pytest.approx(29 - 2 * call - 6 - 1)
     assert settings.worst_case_http_seconds == pytest.approx(29 - 1)
 
 
-def test_a_client_attempt_that_cannot_fit_the_timeout_is_refused() -> None:
-    with pytest.raises(ValidationError, match="A request could take"):
-        Settings(**CLIENT_BOTH, project_a_statement_timeout_ms=12_000)
+def test_a_client_attempt_that_leaves_no_time_to_start_one_is_refused() -> None:
+    with pytest.raises(ValidationError, match="leave no time to start one within 29 s"):
+        Settings(**CLIENT_BOTH, project_a_statement_timeout_ms=9_000)  # 2 x 11.5 + 6 + 1 = 30
+
+
+def test_a_job_budget_that_leaves_its_last_page_no_time_is_refused_on_the_client_backend() -> None:
+    Settings(**CLIENT_BOTH, function_timeout_seconds=120, sync_job_budget_seconds=80)  # 80 + 3 x 10 + 6 = 116
+    with pytest.raises(ValidationError, match="A job could take 121 s"):
+        Settings(**CLIENT_BOTH, function_timeout_seconds=120, sync_job_budget_seconds=85)

@@ -16,7 +16,7 @@ import pytest
 from postgrest import SyncPostgrestClient
 
 from shared.config import Settings
-from shared.errors import ConcurrentSyncRace, TransientError, UpstreamUnavailable
+from shared.errors import ConcurrentSyncRace, TransientError, Unauthorized, UpstreamUnavailable
 from shared.models import SourceClient
 from shared.ports import BookingRequest
 from shared.stores import rpc_http
@@ -69,7 +69,9 @@ def serve(settings: Settings) -> Iterator[Callable[[Handler], Recorder]]:
     def install(handler: Handler) -> Recorder:
         recorder = Recorder(handler)
         for project, url in (("project_a", URL_A), ("project_b", URL_B)):
-            rpc_http._clients[(project, url)] = httpx.Client(transport=httpx.MockTransport(recorder))
+            rpc_http._clients[(project, url)] = httpx.Client(
+                transport=httpx.MockTransport(recorder), event_hooks={"response": [rpc_http._keep_status]}
+            )
         return recorder
 
     yield install
@@ -236,6 +238,9 @@ def test_every_postgrest_client_is_built_with_its_retries_off(
         (500, {"code": "57014", "message": "canceling statement due to statement timeout"}, TransientError),
         (503, {"code": "08006", "message": "connection failure"}, TransientError),
         (502, "<html>Bad Gateway</html>", TransientError),
+        (503, {"message": "name resolution failed"}, TransientError),
+        (500, {"code": "P0004", "message": "assertion failed"}, None),
+        (500, {"code": "40P01", "message": "deadlock detected"}, TransientError),
         (
             409,
             {"code": "23505", "message": 'duplicate key value violates unique constraint "clients_email_unique"'},
@@ -247,12 +252,14 @@ def test_every_postgrest_client_is_built_with_its_retries_off(
     ],
 )
 def test_postgrests_errors_map_to_the_domains(status: int, body: Any, error: type[Exception] | None) -> None:
+    """With the service-role key as bearer (a refused key is a fault of the deployment, not the caller's)."""
+
     def answer(request: httpx.Request) -> httpx.Response:
         if isinstance(body, str):
             return httpx.Response(status, text=body)
         return httpx.Response(status, json=body)
 
-    client = httpx.Client(transport=httpx.MockTransport(answer))
+    client = httpx.Client(transport=httpx.MockTransport(answer), event_hooks={"response": [rpc_http._keep_status]})
     with pytest.raises(Exception) as raised:
         rpc_http.call_rpc(client, URL_A, "f", {}, key=KEY_A, token=KEY_A)
     if error is None:
@@ -268,3 +275,12 @@ def test_a_dropped_connection_or_a_timeout_is_transient() -> None:
     client = httpx.Client(transport=httpx.MockTransport(drop))
     with pytest.raises(TransientError):
         rpc_http.call_rpc(client, URL_A, "f", {}, key=KEY_A, token=KEY_A)
+
+
+def test_a_therapists_token_refused_by_postgrest_is_401(
+    settings: Settings, serve: Callable[[Handler], Recorder]
+) -> None:
+    serve(lambda function, body: (401, {"code": "PGRST303", "message": "JWT expired"}))
+
+    with pytest.raises(Unauthorized):
+        RpcProjectA(settings).book_session(booking())
