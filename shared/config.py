@@ -100,14 +100,18 @@ class Settings(BaseSettings):
     max_version_skew_seconds: float = Field(default=60.0, ge=0, le=3600)
 
     @property
-    def _step_seconds(self) -> float:
-        """One step's longest on a direct connection: it stops retrying after retry_budget_seconds, but an attempt
-        started just before then can still wait for a pooled connection and run a statement until its timeout."""
-        return self.retry_budget_seconds + self.db_pool_timeout_seconds + self._statement_seconds
+    def _direct_attempt_seconds(self) -> float:
+        """One attempt on a direct connection: a pooled connection's wait, then a statement until its timeout."""
+        return (
+            self.db_pool_timeout_seconds
+            + max(self.project_a_statement_timeout_ms, self.project_b_statement_timeout_ms) / 1000
+        )
 
     @property
-    def _statement_seconds(self) -> float:
-        return max(self.project_a_statement_timeout_ms, self.project_b_statement_timeout_ms) / 1000
+    def _step_seconds(self) -> float:
+        """One step's longest on a direct connection: it stops retrying after retry_budget_seconds, but an attempt
+        started just before then still runs."""
+        return self.retry_budget_seconds + self._direct_attempt_seconds
 
     @property
     def _queue_seconds(self) -> float:
@@ -125,27 +129,10 @@ class Settings(BaseSettings):
         )
 
     @property
-    def _job_step_seconds(self) -> float:
-        """One step of a job's page: as _step_seconds, or on the client backend the retry budget and one call
-        (a page's steps make one call each)."""
-        calls = [
-            self.http_call_seconds(project)
-            for project in ("project_a", "project_b")
-            if self._configured_backend(project) == "client"
-        ]
-        return max([self._step_seconds, *(self.retry_budget_seconds + call for call in calls)])
-
-    @property
-    def _client_attempt_seconds(self) -> float | None:
-        """The longest attempt of a step on the client backend (a booking's makes two calls to Project A), or
-        None when no project uses it."""
-        calls = {"project_a": 2, "project_b": 1}
-        attempts = [
-            calls[project] * self.http_call_seconds(project)
-            for project in ("project_a", "project_b")
-            if self._configured_backend(project) == "client"
-        ]
-        return max(attempts) if attempts else None
+    def _client_calls(self) -> dict[Project, float]:
+        """The longest call of each project on the client backend (none when no project uses it)."""
+        projects: tuple[Project, ...] = ("project_a", "project_b")
+        return {p: self.http_call_seconds(p) for p in projects if self._configured_backend(p) == "client"}
 
     def _configured_backend(self, project: Project) -> Backend | None:
         try:
@@ -154,9 +141,25 @@ class Settings(BaseSettings):
             return None
 
     @property
+    def _client_attempt_seconds(self) -> float | None:
+        """The longest attempt of a request's step on the client backend (a booking's makes two calls to
+        Project A), or None when no project uses it."""
+        calls_per_attempt = {"project_a": 2, "project_b": 1}
+        attempts = [calls_per_attempt[project] * call for project, call in self._client_calls.items()]
+        return max(attempts) if attempts else None
+
+    @property
     def _longest_attempt_seconds(self) -> float:
-        direct = self.db_pool_timeout_seconds + self._statement_seconds
-        return max(direct, self._client_attempt_seconds or 0.0)
+        return max(self._direct_attempt_seconds, self._client_attempt_seconds or 0.0)
+
+    @property
+    def _job_attempt_seconds(self) -> float:
+        """A job's longest attempt: a statement, or one call on the client backend (a page's steps make one)."""
+        return max([self._direct_attempt_seconds, *self._client_calls.values()])
+
+    @property
+    def _job_step_seconds(self) -> float:
+        return self.retry_budget_seconds + self._job_attempt_seconds
 
     def _attempts_deadline(self, limit: float) -> float:
         """How long an HTTP request with `limit` seconds may start attempts: what its longest attempt, the queue's
@@ -167,12 +170,6 @@ class Settings(BaseSettings):
     def request_deadline_seconds(self) -> float:
         """No attempt of an HTTP request starts after this long."""
         return self._attempts_deadline(min(self.function_timeout_seconds, self.http_timeout_seconds))
-
-    @property
-    def _job_attempt_seconds(self) -> float:
-        """A job's longest attempt: a statement, or one call on the client backend."""
-        direct = self.db_pool_timeout_seconds + self._statement_seconds
-        return max(direct, self._job_step_seconds - self.retry_budget_seconds)
 
     @property
     def job_deadline_seconds(self) -> float:
