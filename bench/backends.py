@@ -47,7 +47,7 @@ from bench.stack import (
     vacuum_analyze,
 )
 from devtools.localdb import authenticator_url, register_therapists
-from devtools.tokens import sign_access_token, sign_service_role_token
+from devtools.tokens import client_backend_settings, sign_access_token
 
 CREATE_SESSION_SOURCE = "functions/create_session/main.py"
 IMPLEMENTATIONS = (
@@ -143,12 +143,7 @@ class _Bench:
             standin = self.stack.enter_context(postgrest_server(login, secret, self.logs, label=project))
             proxy, url = http_rtt_proxy(self.stack, standin, self.args.db_rtt_ms)
             proxies.append(proxy)
-            prefix = project.upper()
-            env |= {
-                f"{prefix}_URL": url,
-                f"{prefix}_SERVICE_ROLE_KEY": sign_service_role_token(secret, expires_in=_KEY_SECONDS),
-                f"{prefix}_BACKEND": "client",
-            }
+            env |= client_backend_settings(project, url, secret, expires_in=_KEY_SECONDS)
         self.proxies[CLIENT] = (proxies[0], proxies[1])
         return env
 

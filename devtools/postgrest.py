@@ -165,6 +165,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         for key, value in (headers or {}).items():
             self.send_header(key, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         if status == 204:
             self.end_headers()
             return
@@ -174,11 +176,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _read_body(self) -> bytes | None:
+    def _read_body(self) -> bytes | int:
+        """The body, or the status that refuses it (the connection then closes: its bytes are not read)."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True
+            return 411  # http.server reads no chunked body; postgrest-py always sends a Content-Length
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
             self.close_connection = True
-            return None
+            return 413
         return self.rfile.read(length) if length > 0 else b""
 
     def _handle(self) -> None:
@@ -187,9 +193,9 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self._read_body()  # read before any answer, so that the connection can serve the next request
         match = _RPC_PATH.match(path)
         function = unquote(match.group(1)) if match else None
-        if raw is None:
-            self._send(413, {"message": "Request Entity Too Large"})
-            return self._log(function, 413, None, started)
+        if isinstance(raw, int):
+            self._send(raw, {"message": "Length Required" if raw == 411 else "Request Entity Too Large"})
+            return self._log(function, raw, None, started)
         if path != "/rest/v1" and not path.startswith("/rest/v1/"):
             self._send(404, {"message": "no Route matched with those values"})
             return self._log(function, 404, None, started)

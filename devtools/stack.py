@@ -167,7 +167,7 @@ class Stack:
         logins = {"functions": dict(databases["client_sync"]), "admin": dict(databases["admin"])}
         if self.config.backend != "supabase":
             return logins
-        from devtools.tokens import sign_service_role_token
+        from devtools.tokens import client_backend_settings
 
         jwt_secrets = {"project_a": project_a_secret, "project_b": kept_secret(self.config.project_b_jwt_secret_file)}
         apis = {service.login: service for service in servers(self.config) if service.name.endswith("_api")}
@@ -180,11 +180,9 @@ class Stack:
                 "PGRST_DB_URI": databases["authenticator"][f"{prefix}_DB_URL"],
                 "PGRST_JWT_SECRET": secret,
             }
-            logins["functions"] |= {
-                f"{prefix}_URL": api.url,
-                f"{prefix}_SERVICE_ROLE_KEY": sign_service_role_token(secret, expires_in=SERVICE_ROLE_KEY_SECONDS),
-                f"{prefix}_BACKEND": "client",
-            }
+            logins["functions"] |= client_backend_settings(
+                project, api.url, secret, expires_in=SERVICE_ROLE_KEY_SECONDS
+            )
         return logins
 
     def _write_env_file(

@@ -41,3 +41,14 @@ def sign_anon_token(secret: str, *, expires_in: int = 3600) -> str:
     """A token like a project's anon key (role anon, no subject or audience)."""
     now = int(time.time())
     return jwt.encode({"iss": "supabase", "role": "anon", "iat": now, "exp": now + expires_in}, secret)
+
+
+def client_backend_settings(project: str, url: str, jwt_secret: str, *, expires_in: int) -> dict[str, str]:
+    """The settings that put `project` on the client backend: its API's URL, a service-role key signed with its
+    JWT secret, and PROJECT_X_BACKEND=client."""
+    prefix = project.upper()
+    return {
+        f"{prefix}_URL": url,
+        f"{prefix}_SERVICE_ROLE_KEY": sign_service_role_token(jwt_secret, expires_in=expires_in),
+        f"{prefix}_BACKEND": "client",
+    }

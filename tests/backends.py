@@ -12,7 +12,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from devtools.localdb import AUTHENTICATOR_ROLE, database_url, login_url, role_login
-from devtools.tokens import sign_service_role_token
+from devtools.tokens import client_backend_settings
 
 Project = Literal["project_a", "project_b"]
 BACKENDS = ("direct", "client")
@@ -24,7 +24,6 @@ class StandIns:
     def __init__(self, server_url: str, jwt_secret: str) -> None:
         self.server_url = server_url
         self.jwt_secret = jwt_secret
-        self.service_role_key = sign_service_role_token(jwt_secret, expires_in=24 * 3600)
         self._stack = ExitStack()
         self._urls: dict[str, str] = {}
 
@@ -46,12 +45,7 @@ class StandIns:
 
     def env(self, project: Project, functions_url: str) -> dict[str, str]:
         """The settings that put `project` on the client backend, over the database of `functions_url`."""
-        prefix = project.upper()
-        return {
-            f"{prefix}_URL": self.url_for(functions_url),
-            f"{prefix}_SERVICE_ROLE_KEY": self.service_role_key,
-            f"{prefix}_BACKEND": "client",
-        }
+        return client_backend_settings(project, self.url_for(functions_url), self.jwt_secret, expires_in=24 * 3600)
 
     def close(self) -> None:
         self._stack.close()

@@ -329,3 +329,21 @@ def test_logs_carry_no_token_nor_body(
     assert '"event": "postgrest_request"' in logged
     for leak in (therapist, ANON_KEY, SERVICE_KEY, secret_note, "already exists"):
         assert leak not in logged
+
+
+def test_a_chunked_body_is_411_and_an_oversized_one_413_and_either_closes_the_connection(
+    project_a: PostgrestStandIn,
+) -> None:
+    """http.server reads no chunked body: left unread, its bytes would be taken for the next request."""
+    headers = {"apikey": SERVICE_KEY, "Content-Type": "application/json"}
+    url = f"{project_a.url}/rest/v1/rpc/sync_conflicts"
+
+    def chunks() -> Iterator[bytes]:
+        yield b"{}"
+
+    with httpx.Client(timeout=30) as client:
+        chunked = client.post(url, content=chunks(), headers=headers)
+        oversized = client.post(url, content=b" " * (10 * 1024 * 1024 + 1), headers=headers)
+
+    assert (chunked.status_code, chunked.headers.get("connection")) == (411, "close")
+    assert (oversized.status_code, oversized.headers.get("connection")) == (413, "close")
