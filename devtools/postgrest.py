@@ -25,14 +25,19 @@ PostgREST code and duration.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import re
+import socket
+import socketserver
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
+from email.utils import formatdate
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -43,6 +48,8 @@ from devtools.postgrest_auth import ANON_ROLE, GatewayError, authenticate
 from devtools.postgrest_rpc import ApiError, SchemaCache, call, database_error
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_LINE_BYTES = 8192  # a request line or a header line, as http.server allows 65536 and Warp less
+MAX_HEADERS = 100
 _RPC_PATH = re.compile(r"^/rest/v1/rpc/([^/]+)$")
 _JSON_TYPES = ("application/json", "application/*", "*/*")
 
@@ -92,8 +99,7 @@ class PostgrestStandIn:
             name="postgrest-standin",
         )
         self.schema_cache = SchemaCache()
-        self.server = ThreadingHTTPServer((host, port), _Handler)
-        self.server.daemon_threads = True
+        self.server = _Server((host, port), _Connection)
         self.server.standin = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
 
@@ -144,80 +150,147 @@ class PostgrestStandIn:
             raise database_error(exc, role, ANON_ROLE) from None
         return (204, None) if answer is None else (200, answer)
 
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "postgrest-standin"
-    # TCP_NODELAY, as PostgREST's server (Warp) sets it: the headers and the body are two writes here, and with
-    # Nagle's algorithm the body would wait for the caller's delayed ACK of the headers (40 ms on Linux).
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the default logs the request line; requests are logged in _log without it
-
-    def _log(self, function: str | None, status: int, code: str | None, started: float) -> None:
-        duration_ms = round((time.monotonic() - started) * 1000, 1)
-        event = {"event": "postgrest_request", "function": function, "status": status, "code": code}
-        # On stderr: stdout carries the functions' own log lines when the stand-in runs in their process (tests).
-        print(json.dumps(event | {"duration_ms": duration_ms}), file=sys.stderr, flush=True)
-
-    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        if status == 204:
-            self.end_headers()
-            return
-        data = (body if isinstance(body, str) else json.dumps(body)).encode()
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _read_body(self) -> bytes | int:
-        """The body, or the status that refuses it (the connection then closes: its bytes are not read)."""
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            self.close_connection = True
-            return 411  # http.server reads no chunked body; postgrest-py always sends a Content-Length
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            self.close_connection = True
-            return 413
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _handle(self) -> None:
-        started = time.monotonic()
-        path = urlsplit(self.path).path
-        raw = self._read_body()  # read before any answer, so that the connection can serve the next request
-        match = _RPC_PATH.match(path)
-        function = unquote(match.group(1)) if match else None
-        if isinstance(raw, int):
-            self._send(raw, {"message": "Length Required" if raw == 411 else "Request Entity Too Large"})
-            return self._log(function, raw, None, started)
+    def answer(
+        self, request: _Request, function: str | None, raw: bytes
+    ) -> tuple[int, str | None, dict[str, str], str | None]:
+        """The status, JSON body, extra headers and PostgREST code of the answer to `request`."""
+        path = request.path
         if path != "/rest/v1" and not path.startswith("/rest/v1/"):
-            self._send(404, {"message": "no Route matched with those values"})
-            return self._log(function, 404, None, started)
-        headers = {key.lower(): value for key, value in self.headers.items()}
-        standin: PostgrestStandIn = self.server.standin  # type: ignore[attr-defined]
+            return 404, json.dumps({"message": "no Route matched with those values"}), {}, None
         try:
-            role, claims = authenticate(headers, standin.jwt_secret)  # the gateway and PostgREST: before routing
+            role, claims = authenticate(request.headers, self.jwt_secret)  # the gateway and PostgREST: first
             if function is None:
                 raise ApiError(404, "PGRST125", "Invalid path specified in request URL")
-            if self.command != "POST":
-                raise ApiError(405, "PGRST101", f"Cannot use the {self.command} method on RPC")
-            status, answer = standin.rpc(function, raw, headers, path, role, claims)
+            if request.method != "POST":
+                raise ApiError(405, "PGRST101", f"Cannot use the {request.method} method on RPC")
+            status, answer = self.rpc(function, raw, request.headers, path, role, claims)
         except GatewayError as exc:
-            self._send(exc.status, exc.body)
-            return self._log(function, exc.status, None, started)
+            return exc.status, json.dumps(exc.body), {}, None
         except ApiError as exc:
-            self._send(exc.status, exc.body(), exc.headers)
-            return self._log(function, exc.status, exc.code, started)
-        self._send(status, answer)
-        self._log(function, status, None, started)
+            return exc.status, json.dumps(exc.body()), exc.headers, exc.code
+        return status, answer, {}, None
 
-    do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = _handle
+
+@dataclass
+class _Request:
+    method: str
+    path: str
+    headers: dict[str, str]  # names lower-cased
+    keep_alive: bool
+
+
+class _Refused(Exception):
+    """A request refused before it is served; the connection then closes (what is left of it is not read)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _read_request(rfile: io.BufferedIOBase) -> _Request | None:
+    """The request line and headers of the next request (RFC 9112 section 2-5), None when the caller closed."""
+    line = rfile.readline(MAX_LINE_BYTES + 1)
+    while line in (b"\r\n", b"\n"):  # RFC 9112 section 2.2: empty lines before a request line are ignored
+        line = rfile.readline(MAX_LINE_BYTES + 1)
+    if not line:
+        return None
+    if len(line) > MAX_LINE_BYTES:
+        raise _Refused(414, "URI Too Long")
+    parts = line.decode("latin-1").split()
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise _Refused(400, "Bad Request")
+    method, target, version = parts
+    headers: dict[str, str] = {}
+    for _ in range(MAX_HEADERS + 1):
+        line = rfile.readline(MAX_LINE_BYTES + 1)
+        if line in (b"\r\n", b"\n", b""):
+            break
+        name, colon, value = line.decode("latin-1").partition(":")
+        if not colon or not name or name != name.strip() or len(line) > MAX_LINE_BYTES:
+            raise _Refused(400, "Bad Request")  # also obsolete line folding (RFC 9112 section 5.2)
+        name = name.lower()
+        value = value.strip()
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    else:
+        raise _Refused(431, "Request Header Fields Too Large")
+    tokens = {token.strip() for token in headers.get("connection", "").lower().split(",")}
+    keep_alive = "close" not in tokens and (version != "HTTP/1.0" or "keep-alive" in tokens)
+    return _Request(method, urlsplit(target).path, headers, keep_alive)
+
+
+def _read_body(rfile: io.BufferedIOBase, connection: socket.socket, request: _Request) -> bytes:
+    """The request's body (Content-Length framed), or _Refused."""
+    if "transfer-encoding" in request.headers:
+        raise _Refused(411, "Length Required")  # postgrest-py and httpx send a Content-Length
+    length_header = request.headers.get("content-length", "0")
+    if not length_header.isdigit():
+        raise _Refused(400, "Bad Request")
+    length = int(length_header)
+    if length > MAX_BODY_BYTES:
+        raise _Refused(413, "Request Entity Too Large")
+    if request.headers.get("expect", "").lower() == "100-continue":
+        connection.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl asks before a large body
+    body = rfile.read(length) if length else b""
+    if len(body) != length:
+        raise _Refused(400, "Bad Request")
+    return body
+
+
+def _response(status: int, body: str | None, headers: dict[str, str], *, close: bool, head: bool) -> bytes:
+    """The whole answer, to go out in one write (with TCP_NODELAY, as Warp sets it, no piece waits for an ACK)."""
+    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", f"Date: {formatdate(usegmt=True)}"]
+    lines += ["Server: postgrest-standin", *(f"{key}: {value}" for key, value in headers.items())]
+    if close:
+        lines.append("Connection: close")
+    data = b""
+    if status != 204:
+        data = (body or "").encode()
+        lines += ["Content-Type: application/json; charset=utf-8", f"Content-Length: {len(data)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head else data)
+
+
+def _log(function: str | None, status: int, code: str | None, started: float) -> None:
+    duration_ms = round((time.monotonic() - started) * 1000, 1)
+    event = {"event": "postgrest_request", "function": function, "status": status, "code": code}
+    # On stderr: stdout carries the functions' own log lines when the stand-in runs in their process (tests).
+    print(json.dumps(event | {"duration_ms": duration_ms}), file=sys.stderr, flush=True)
+
+
+class _Connection(socketserver.StreamRequestHandler):
+    """One keep-alive connection: its requests in turn, each answered in one write."""
+
+    disable_nagle_algorithm = True
+
+    def handle(self) -> None:
+        standin: PostgrestStandIn = self.server.standin  # type: ignore[attr-defined]
+        while self.rfile.peek(1):  # the next request's first bytes, or b"" when the caller closed
+            started = time.monotonic()
+            function = None
+            try:
+                request = _read_request(self.rfile)
+                if request is None:
+                    return
+                match = _RPC_PATH.match(request.path)
+                function = unquote(match.group(1)) if match else None
+                raw = _read_body(self.rfile, self.connection, request)
+            except _Refused as refused:
+                answer = json.dumps({"message": refused.message})
+                self.connection.sendall(_response(refused.status, answer, {}, close=True, head=False))
+                return _log(function, refused.status, None, started)
+            status, body, headers, code = standin.answer(request, function, raw)
+            head = request.method == "HEAD"
+            self.connection.sendall(_response(status, body, headers, close=not request.keep_alive, head=head))
+            _log(function, status, code, started)
+            if not request.keep_alive:
+                return
+        return
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    block_on_close = False
 
 
 @contextmanager

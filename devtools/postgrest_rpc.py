@@ -117,12 +117,13 @@ def _single_unnamed_json(routine: Routine) -> bool:
 
 
 class SchemaCache:
-    """The functions by name, read on first use, as PostgREST's schema cache holds them. PostgREST reloads its
-    cache on NOTIFY; this one reads a name again when a call finds no match, so a function created since is
-    found at once."""
+    """The functions by name, read on first use, as PostgREST's schema cache holds them, and the query that calls
+    each with a given set of argument keys. PostgREST reloads its cache on NOTIFY; this one reads a name again
+    when a call finds no match, so a function created since is found at once."""
 
     def __init__(self) -> None:
         self._routines: dict[str, list[Routine]] = {}
+        self._queries: dict[tuple[str, frozenset[str]], tuple[Routine, str]] = {}
         self._lock = threading.Lock()
 
     def find(self, conn: psycopg.Connection[Any], name: str, keys: frozenset[str]) -> Routine:
@@ -135,7 +136,20 @@ class SchemaCache:
         fresh = routines(conn, name)
         with self._lock:
             self._routines[name] = fresh
+            self._queries = {key: plan for key, plan in self._queries.items() if key[0] != name}
         return find_routine(conn, name, keys, fresh)
+
+    def query(self, conn: psycopg.Connection[Any], name: str, keys: frozenset[str]) -> tuple[Routine, str]:
+        """The function these keys call and the query text of the call with its settings (see `call`)."""
+        planned = self._queries.get((name, keys))
+        if planned is not None:
+            return planned
+        routine = self.find(conn, name, keys)
+        settings_query = _SETTINGS + (_READ_ONLY if routine.read_only else "")
+        text = sql.SQL("{}; {}").format(sql.SQL(settings_query), call_statement(routine, keys)).as_string(conn)
+        with self._lock:
+            self._queries[(name, keys)] = (routine, text)
+        return routine, text
 
 
 def find_routine(
@@ -222,14 +236,17 @@ def call_statement(routine: Routine, keys: frozenset[str]) -> sql.Composed:
     return sql.SQL("select coalesce({}, {})::text from {}{}").format(result, empty, source, called)
 
 
-def settings(role: str, claims: dict[str, Any], path: str, headers: dict[str, str]) -> tuple[str, tuple[str, ...]]:
-    """The request's transaction settings, as PostgREST's txVarQuery sets them."""
-    return (
-        "select set_config('search_path', %s, true), set_config('role', %s, true),"
-        " set_config('request.jwt.claims', %s, true), set_config('request.method', 'POST', true),"
-        " set_config('request.path', %s, true), set_config('request.headers', %s, true)",
-        (SEARCH_PATH, role, json.dumps({**claims, "role": role}), path, json.dumps(headers)),
-    )
+_SETTINGS = (
+    "select set_config('search_path', %s, true), set_config('role', %s, true),"
+    " set_config('request.jwt.claims', %s, true), set_config('request.method', 'POST', true),"
+    " set_config('request.path', %s, true), set_config('request.headers', %s, true)"
+)
+_READ_ONLY = ", set_config('transaction_read_only', 'on', true)"
+
+
+def settings(role: str, claims: dict[str, Any], path: str, headers: dict[str, str]) -> tuple[str, ...]:
+    """The values of the request's transaction settings (_SETTINGS), as PostgREST's txVarQuery sets them."""
+    return (SEARCH_PATH, role, json.dumps({**claims, "role": role}), path, json.dumps(headers))
 
 
 def call(
@@ -246,13 +263,9 @@ def call(
     """Calls the function in one transaction (rolled back on any error); its JSON answer, None for void. The
     transaction's settings and the call go in one query message, so one round trip and one implicit transaction
     (set_config(..., true) lasts until its end), as PostgREST sends them in one pipeline."""
-    routine = (cache or SchemaCache()).find(conn, name, keys)
-    settings_query, settings_params = settings(role, claims, path, headers)
-    if routine.read_only:
-        settings_query += ", set_config('transaction_read_only', 'on', true)"
+    routine, query = (cache or SchemaCache()).query(conn, name, keys)
     cursor = psycopg.ClientCursor(conn)
-    statement = sql.SQL("{}; {}").format(sql.SQL(settings_query), call_statement(routine, keys))
-    cursor.execute(statement, (*settings_params, body))
+    cursor.execute(query, (*settings(role, claims, path, headers), body))
     cursor.nextset()
     if routine.returns_void:
         return None

@@ -119,9 +119,10 @@ def standin_line(times: dict[str, list[float]]) -> str:
     return (
         "Of the client backend's time, inside the PostgREST stand-in per call (its log, median ms over the run): "
         + (", ".join(parts) or "-")
-        + ". The stand-in (devtools/postgrest.py, Python's http.server) checks the key and the token, then runs "
-        "the call's transaction (its settings, the call, the commit) in one pipelined round trip to its local "
-        "database (not delayed), with the functions it has seen cached, as PostgREST's schema cache does."
+        + ". The stand-in (devtools/postgrest.py, a small HTTP/1.1 server on Python's socketserver) checks the key "
+        "and the token, then runs the call's transaction (its settings, the call, the commit) in one pipelined round "
+        "trip to its local database (not delayed), with the functions it has seen and their queries cached, as "
+        "PostgREST's schema cache does."
     )
 
 

@@ -334,7 +334,7 @@ def test_logs_carry_no_token_nor_body(
 def test_a_chunked_body_is_411_and_an_oversized_one_413_and_either_closes_the_connection(
     project_a: PostgrestStandIn,
 ) -> None:
-    """http.server reads no chunked body: left unread, its bytes would be taken for the next request."""
+    """The stand-in reads no chunked body: left unread, its bytes would be taken for the next request."""
     headers = {"apikey": SERVICE_KEY, "Content-Type": "application/json"}
     url = f"{project_a.url}/rest/v1/rpc/sync_conflicts"
 
