@@ -18,6 +18,10 @@ Sources:
   "Invalid API key" (the bodies the hosted gateway answers). The stand-in takes any HS256 JWT signed with the
   project's secret whose role is anon or service_role as a key. Without `Authorization`, the key is the JWT.
 
+- HTTP/1.1 framing: RFC 9112 (request line, header fields, Content-Length bodies, persistent connections, empty
+  lines before a request); what it does not read (a chunked body) it refuses and closes, as it does a malformed or
+  oversized request. Each answer goes out in one write with TCP_NODELAY, as PostgREST's server (Warp) sends it.
+
 Not logged: tokens, keys, bodies and error messages (they can quote a row); a request logs its function, status,
 PostgREST code and duration.
 """
@@ -206,12 +210,12 @@ def _read_request(rfile: io.BufferedIOBase) -> _Request | None:
         line = rfile.readline(MAX_LINE_BYTES + 1)
         if line in (b"\r\n", b"\n", b""):
             break
+        if len(line) > MAX_LINE_BYTES:
+            raise _Refused(431, "Request Header Fields Too Large")
         name, colon, value = line.decode("latin-1").partition(":")
-        if not colon or not name or name != name.strip() or len(line) > MAX_LINE_BYTES:
+        if not colon or not name or name != name.strip():
             raise _Refused(400, "Bad Request")  # also obsolete line folding (RFC 9112 section 5.2)
-        name = name.lower()
-        value = value.strip()
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        headers[name.lower()] = value.strip()  # a repeated name keeps its last value
     else:
         raise _Refused(431, "Request Header Fields Too Large")
     tokens = {token.strip() for token in headers.get("connection", "").lower().split(",")}
