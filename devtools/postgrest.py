@@ -18,9 +18,8 @@ Sources:
   "Invalid API key" (the bodies the hosted gateway answers). The stand-in takes any HS256 JWT signed with the
   project's secret whose role is anon or service_role as a key. Without `Authorization`, the key is the JWT.
 
-- HTTP/1.1 framing: RFC 9112 (request line, header fields, Content-Length bodies, persistent connections, empty
-  lines before a request); what it does not read (a chunked body) it refuses and closes, as it does a malformed or
-  oversized request. Each answer goes out in one write with TCP_NODELAY, as PostgREST's server (Warp) sends it.
+- HTTP/1.1 framing (devtools/postgrest_http.py): RFC 9112; each answer goes out in one write with TCP_NODELAY, as
+  PostgREST's server (Warp) sends it.
 
 Not logged: tokens, keys, bodies and error messages (they can quote a row); a request logs its function, status,
 PostgREST code and duration.
@@ -29,31 +28,24 @@ PostgREST code and duration.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import re
-import socket
 import socketserver
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from email.utils import formatdate
-from http import HTTPStatus
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from devtools.postgrest_auth import ANON_ROLE, GatewayError, authenticate
+from devtools.postgrest_http import Refused, Request, read_body, read_request, response
 from devtools.postgrest_rpc import ApiError, SchemaCache, call, database_error
 
-MAX_BODY_BYTES = 10 * 1024 * 1024
-MAX_LINE_BYTES = 8192  # a request line or a header line, as http.server allows 65536 and Warp less
-MAX_HEADERS = 100
 _RPC_PATH = re.compile(r"^/rest/v1/rpc/([^/]+)$")
 _JSON_TYPES = ("application/json", "application/*", "*/*")
 
@@ -155,7 +147,7 @@ class PostgrestStandIn:
         return (204, None) if answer is None else (200, answer)
 
     def answer(
-        self, request: _Request, function: str | None, raw: bytes
+        self, request: Request, function: str | None, raw: bytes
     ) -> tuple[int, str | None, dict[str, str], str | None]:
         """The status, JSON body, extra headers and PostgREST code of the answer to `request`."""
         path = request.path
@@ -173,85 +165,6 @@ class PostgrestStandIn:
         except ApiError as exc:
             return exc.status, json.dumps(exc.body()), exc.headers, exc.code
         return status, answer, {}, None
-
-
-@dataclass
-class _Request:
-    method: str
-    path: str
-    headers: dict[str, str]  # names lower-cased
-    keep_alive: bool
-
-
-class _Refused(Exception):
-    """A request refused before it is served; the connection then closes (what is left of it is not read)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def _read_request(rfile: io.BufferedIOBase) -> _Request | None:
-    """The request line and headers of the next request (RFC 9112 section 2-5), None when the caller closed."""
-    line = rfile.readline(MAX_LINE_BYTES + 1)
-    while line in (b"\r\n", b"\n"):  # RFC 9112 section 2.2: empty lines before a request line are ignored
-        line = rfile.readline(MAX_LINE_BYTES + 1)
-    if not line:
-        return None
-    if len(line) > MAX_LINE_BYTES:
-        raise _Refused(414, "URI Too Long")
-    parts = line.decode("latin-1").split()
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        raise _Refused(400, "Bad Request")
-    method, target, version = parts
-    headers: dict[str, str] = {}
-    for _ in range(MAX_HEADERS + 1):
-        line = rfile.readline(MAX_LINE_BYTES + 1)
-        if line in (b"\r\n", b"\n", b""):
-            break
-        if len(line) > MAX_LINE_BYTES:
-            raise _Refused(431, "Request Header Fields Too Large")
-        name, colon, value = line.decode("latin-1").partition(":")
-        if not colon or not name or name != name.strip():
-            raise _Refused(400, "Bad Request")  # also obsolete line folding (RFC 9112 section 5.2)
-        headers[name.lower()] = value.strip()  # a repeated name keeps its last value
-    else:
-        raise _Refused(431, "Request Header Fields Too Large")
-    tokens = {token.strip() for token in headers.get("connection", "").lower().split(",")}
-    keep_alive = "close" not in tokens and (version != "HTTP/1.0" or "keep-alive" in tokens)
-    return _Request(method, urlsplit(target).path, headers, keep_alive)
-
-
-def _read_body(rfile: io.BufferedIOBase, connection: socket.socket, request: _Request) -> bytes:
-    """The request's body (Content-Length framed), or _Refused."""
-    if "transfer-encoding" in request.headers:
-        raise _Refused(411, "Length Required")  # postgrest-py and httpx send a Content-Length
-    length_header = request.headers.get("content-length", "0")
-    if not length_header.isdigit():
-        raise _Refused(400, "Bad Request")
-    length = int(length_header)
-    if length > MAX_BODY_BYTES:
-        raise _Refused(413, "Request Entity Too Large")
-    if request.headers.get("expect", "").lower() == "100-continue":
-        connection.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl asks before a large body
-    body = rfile.read(length) if length else b""
-    if len(body) != length:
-        raise _Refused(400, "Bad Request")
-    return body
-
-
-def _response(status: int, body: str | None, headers: dict[str, str], *, close: bool, head: bool) -> bytes:
-    """The whole answer, to go out in one write (with TCP_NODELAY, as Warp sets it, no piece waits for an ACK)."""
-    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", f"Date: {formatdate(usegmt=True)}"]
-    lines += ["Server: postgrest-standin", *(f"{key}: {value}" for key, value in headers.items())]
-    if close:
-        lines.append("Connection: close")
-    data = b""
-    if status != 204:
-        data = (body or "").encode()
-        lines += ["Content-Type: application/json; charset=utf-8", f"Content-Length: {len(data)}"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head else data)
 
 
 def _log(function: str | None, status: int, code: str | None, started: float) -> None:
@@ -272,19 +185,19 @@ class _Connection(socketserver.StreamRequestHandler):
             started = time.monotonic()
             function = None
             try:
-                request = _read_request(self.rfile)
+                request = read_request(self.rfile)
                 if request is None:
                     return
                 match = _RPC_PATH.match(request.path)
                 function = unquote(match.group(1)) if match else None
-                raw = _read_body(self.rfile, self.connection, request)
-            except _Refused as refused:
+                raw = read_body(self.rfile, self.connection, request)
+            except Refused as refused:
                 answer = json.dumps({"message": refused.message})
-                self.connection.sendall(_response(refused.status, answer, {}, close=True, head=False))
+                self.connection.sendall(response(refused.status, answer, {}, close=True, head=False))
                 return _log(function, refused.status, None, started)
             status, body, headers, code = standin.answer(request, function, raw)
             head = request.method == "HEAD"
-            self.connection.sendall(_response(status, body, headers, close=not request.keep_alive, head=head))
+            self.connection.sendall(response(status, body, headers, close=not request.keep_alive, head=head))
             _log(function, status, code, started)
             if not request.keep_alive:
                 return

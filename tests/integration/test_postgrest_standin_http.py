@@ -10,7 +10,8 @@ from typing import BinaryIO
 import pytest
 
 from devtools.localdb import LocalProjects, authenticator_url
-from devtools.postgrest import MAX_HEADERS, MAX_LINE_BYTES, PostgrestStandIn, serving
+from devtools.postgrest import PostgrestStandIn, serving
+from devtools.postgrest_http import MAX_HEADERS, MAX_LINE_BYTES
 from devtools.tokens import sign_service_role_token
 from tests.conftest import JWT_SECRET
 
