@@ -208,6 +208,7 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    request_queue_size = 128  # socketserver listens with 5: a burst of new connections beyond it was reset
 
 
 @contextmanager
