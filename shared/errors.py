@@ -153,7 +153,7 @@ class TransientError(Exception):
 
 
 # Project A's unique index on clients' emails: a violation of it after the upsert's check is a ConcurrentSyncRace.
-EMAIL_UNIQUE_CONSTRAINT = "clients_email_unique"
+EMAIL_UNIQUE_CONSTRAINT = "clients_synced_email_unique"
 
 
 class ConcurrentSyncRace(TransientError):

@@ -164,6 +164,14 @@ class SyncOneRequest(BaseModel):
     client_id: UUID
 
 
+class LinkSuggestionsRequest(BaseModel):
+    """sync_client's body for the caller's open link suggestions."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    mode: Literal["links"]
+
+
 class BulkSyncRequest(BaseModel):
     """sync_client's body for a page of a backfill or reconcile, or for queueing a sharded backfill."""
 

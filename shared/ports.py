@@ -177,6 +177,22 @@ class TherapistSyncAnswer:
     applied: ClientOutcome | None
 
 
+@dataclass(frozen=True)
+class LinkSuggestion:
+    """A native client of Project A and the Project B user with its email, suggested for linking since `since`."""
+
+    client_id: UUID
+    project_b_user_id: UUID
+    since: datetime
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "client_id": str(self.client_id),
+            "project_b_user_id": str(self.project_b_user_id),
+            "since": self.since.isoformat(),
+        }
+
+
 class ProjectA(Protocol):
     """Project A: bookings as the therapist, and writes of synced clients past row level security."""
 
@@ -218,6 +234,11 @@ class ProjectA(Protocol):
     def sync_client_as(self, claims: dict[str, Any], state: SourceState) -> TherapistSyncAnswer:
         """One statement: write Project B's state of a client for the therapist of `claims`, who claims it if
         nobody has; not_found when it is not theirs."""
+        ...
+
+    def link_suggestions(self, claims: dict[str, Any] | None, limit: int = 1000) -> list[LinkSuggestion] | None:
+        """The open link suggestions of the therapist of `claims` (all of them without claims), oldest first;
+        None when the claims' user is not a therapist."""
         ...
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from shared.backfill import BackfillService
 from shared.booking import BookingService
 from shared.config import Settings, get_settings
+from shared.links import LinkService
 from shared.ports import ProjectA, ProjectB
 from shared.reconcile import ReconcileService
 from shared.sync import SyncService
@@ -79,7 +80,13 @@ def booking_service() -> BookingService:
     return BookingService(project_a, sync_service())
 
 
+@lru_cache(maxsize=1)
+def link_service() -> LinkService:
+    project_a, _ = projects()
+    return LinkService(project_a)
+
+
 def reset() -> None:
     """Forget the services (tests change the settings between cases)."""
-    for cached in (projects, queue, sync_service, backfill_service, reconcile_service, booking_service):
+    for cached in (projects, queue, sync_service, backfill_service, reconcile_service, booking_service, link_service):
         cached.cache_clear()

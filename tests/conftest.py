@@ -144,10 +144,15 @@ class Databases:
             (client_id, name, profile.get("age"), profile.get("gender_identity"), profile.get("avatar_url")),
         )
 
-    def add_project_a_client(self, client_id: Any, therapist_id: Any, name: str, email: str | None = None) -> None:
+    def add_project_a_client(
+        self, client_id: Any, therapist_id: Any, name: str, email: str | None = None, *, synced: bool = False
+    ) -> None:
+        """A native client of Project A, or with `synced` one it holds as synced from Project B (whether or not
+        Project B still has it: an email it holds is one Project A has not caught up with)."""
         self.a.execute(
-            "insert into public.clients (id, full_name, email, therapist_id) values (%s, %s, %s, %s)",
-            (client_id, name, email, therapist_id),
+            "insert into public.clients (id, full_name, email, therapist_id, synced_from, source_updated_at)"
+            " values (%s, %s, %s, %s, %s, case when %s then now() end)",
+            (client_id, name, email, therapist_id, "project_b" if synced else None, synced),
         )
 
     def source(self, client_id: Any) -> dict[str, Any] | None:

@@ -26,8 +26,8 @@ from shared.http import (
     require_json_post,
 )
 from shared.logs import log_event
-from shared.models import QUEUE_MESSAGE, BulkSyncRequest, QueuedSync, SyncOneRequest
-from shared.wiring import backfill_service, reconcile_service, sync_service
+from shared.models import QUEUE_MESSAGE, BulkSyncRequest, LinkSuggestionsRequest, QueuedSync, SyncOneRequest
+from shared.wiring import backfill_service, link_service, reconcile_service, sync_service
 
 FUNCTION = "sync_client"
 # Left of a Lambda invocation's time when a job stops paging, for queueing its remainder and answering.
@@ -38,13 +38,18 @@ def handle(request: HttpRequest) -> HttpResponse:
     settings = get_settings()
     require_json_post(request, settings.max_body_bytes)
     caller = verify_caller(request.headers.get("authorization"), settings)
-    if not _asks_for_a_mode(request.body):
+    mode = _mode(request.body)
+    if mode is None:
         one = parse_body(request, SyncOneRequest)
         if isinstance(caller, ServiceRole):
             applied = sync_service().sync_client(one.client_id)
         else:
             applied = sync_service().sync_client_for(caller, one.client_id)
         return HttpResponse(200, {"outcome": applied.outcome, "client_id": str(applied.client_id)})
+    if mode == "links":
+        parse_body(request, LinkSuggestionsRequest)
+        suggestions = link_service().suggestions(caller)
+        return HttpResponse(200, {"suggestions": [suggestion.as_json() for suggestion in suggestions]})
     bulk_request = parse_body(request, BulkSyncRequest)
     if not isinstance(caller, ServiceRole):
         raise Forbidden("Backfill and reconcile need a service_role token")
@@ -58,13 +63,13 @@ def handle(request: HttpRequest) -> HttpResponse:
     return HttpResponse(200, {"counts": page.applied.counts(), "next_cursor": page.next_cursor})
 
 
-def _asks_for_a_mode(body: bytes) -> bool:
-    """Whether the body is a JSON object with `mode` (a bulk request); anything else is parsed as one client."""
+def _mode(body: bytes) -> object:
+    """The body's `mode` (a bulk request or the link suggestions), or None: the body is parsed as one client."""
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError):  # parse_body then answers 400 for it
-        return False
-    return isinstance(parsed, dict) and "mode" in parsed
+        return None
+    return parsed.get("mode") if isinstance(parsed, dict) else None
 
 
 def handle_sqs(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from shared.models import SourceClient
-from shared.ports import Absence, ClientOutcome, OutcomeCounts, SourceState
+from shared.ports import Absence, ClientOutcome, LinkSuggestion, OutcomeCounts, SourceState
 
 
 def source_client(row: Mapping[str, Any]) -> SourceClient:
@@ -64,3 +64,17 @@ def client_outcome(row: Mapping[str, Any]) -> ClientOutcome:
         other_client_id=UUID(str(other)) if other else None,
         notices=tuple(row.get("notices") or ()),
     )
+
+
+def link_suggestions(answer: Mapping[str, Any]) -> list[LinkSuggestion] | None:
+    """link_suggestions_for's JSON answer; None for not_a_therapist."""
+    if answer["outcome"] != "ok":
+        return None
+    return [
+        LinkSuggestion(
+            client_id=uuid_of(row["client_id"]),
+            project_b_user_id=uuid_of(row["project_b_user_id"]),
+            since=timestamp(row["since"]),
+        )
+        for row in answer["suggestions"]
+    ]

@@ -97,7 +97,7 @@ def pooled_connection(pool: ConnectionPool) -> Iterator[Connection]:
     """A connection of `pool`. Faults that may pass (a dropped connection, a pool or statement timeout, a
     serialization failure or deadlock) become TransientError; when a connection turns out dead, the idle
     ones are checked too before the retry. A refused login is not transient. An email a concurrent insert took
-    after a write checked it (Project A's clients_email_unique) is ConcurrentSyncRace: the retry then sees
+    after a write checked it (Project A's clients_synced_email_unique) is ConcurrentSyncRace: the retry then sees
     the holder and answers a conflict."""
     conn: Connection | None = None
     try:

@@ -22,13 +22,14 @@ from shared.ports import (
     ClientOutcome,
     ClientPage,
     Conflict,
+    LinkSuggestion,
     OutcomeCounts,
     SourceState,
     TherapistSyncAnswer,
     Watermark,
 )
 from shared.retry import retried
-from shared.stores.answers import client_outcome, outcome_counts, source_state
+from shared.stores.answers import client_outcome, link_suggestions, outcome_counts, source_state
 from shared.stores.pools import get_pool, pooled_connection
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ _SYNC_CONFLICTS = (
 _SYNCED_CLIENT_IDS = "select * from public.synced_client_ids(%s, %s)"
 _OPEN_CONFLICT_IDS = "select * from public.open_conflict_ids(%s, %s)"
 _SYNC_CLIENT_AS = "select public.sync_client_as(%s, %s, %s, %s)"
+_LINK_SUGGESTIONS_FOR = "select public.link_suggestions_for(%s, %s)"
 RECONCILE = "reconcile"
 
 
@@ -158,6 +160,12 @@ class PostgresProjectA(_PostgresProject):
         answer = row[0] if row else {}
         sync = answer.get("sync")
         return TherapistSyncAnswer(outcome=answer["outcome"], applied=client_outcome(sync) if sync else None)
+
+    @retried
+    def link_suggestions(self, claims: dict[str, Any] | None, limit: int = 1000) -> list[LinkSuggestion] | None:
+        with pooled_connection(self._pool()) as conn:
+            row = conn.execute(_LINK_SUGGESTIONS_FOR, (Jsonb(claims) if claims else None, limit)).fetchone()
+        return link_suggestions(row[0] if row else {"outcome": "ok", "suggestions": []})
 
     @retried
     def synced_client_ids(self, after: UUID | None, limit: int) -> list[UUID]:

@@ -25,13 +25,14 @@ from shared.ports import (
     ClientOutcome,
     ClientPage,
     Conflict,
+    LinkSuggestion,
     OutcomeCounts,
     SourceState,
     TherapistSyncAnswer,
     Watermark,
 )
 from shared.retry import retried
-from shared.stores.answers import client_outcome, outcome_counts, source_state, timestamp
+from shared.stores.answers import client_outcome, link_suggestions, outcome_counts, source_state, timestamp
 from shared.stores.rpc_http import call_rpc, http_client
 
 RECONCILE = "reconcile"
@@ -152,6 +153,10 @@ class RpcProjectA(_RpcProject):
         answer = self._call("sync_client_as", params)
         sync = answer.get("sync")
         return TherapistSyncAnswer(outcome=answer["outcome"], applied=client_outcome(sync) if sync else None)
+
+    @retried
+    def link_suggestions(self, claims: dict[str, Any] | None, limit: int = 1000) -> list[LinkSuggestion] | None:
+        return link_suggestions(self._call("link_suggestions_for", {"p_claims": claims, "p_limit": limit}))
 
     @retried
     def synced_client_ids(self, after: UUID | None, limit: int) -> list[UUID]:

@@ -144,8 +144,8 @@ def test_conflicts_lists_an_email_conflict_until_reconcile_resolves_it(
     db: Databases, capsys: pytest.CaptureFixture[str]
 ) -> None:
     email = random_email("taken")
-    native = uuid.uuid4()
-    db.add_project_a_client(native, THERAPIST, random_name("Native"), email)
+    holder = uuid.uuid4()
+    db.add_project_a_client(holder, THERAPIST, random_name("Holder"), email, synced=True)
     client_id = uuid.uuid4()
     db.add_project_b_client(client_id, random_name("Synced"), email)
 
@@ -159,11 +159,11 @@ def test_conflicts_lists_an_email_conflict_until_reconcile_resolves_it(
     line = conflict_line(out, client_id)
     assert line is not None, out
     fields = line.split()
-    assert fields[:3] == [str(client_id), "email", str(native)]
+    assert fields[:3] == [str(client_id), "email", str(holder)]
     assert fields[-1] == "-"  # not resolved
     assert re.search(r"\d+ conflicts: \d+ open, 0 resolved", out)
 
-    db.a.execute("update public.clients set email = %s where id = %s", (random_email("freed"), native))
+    db.a.execute("update public.clients set email = %s where id = %s", (random_email("freed"), holder))
     code, _, err = run(capsys, "reconcile")
     assert code == 0, err
     assert db.client(client_id)["email"] == email
@@ -315,5 +315,5 @@ def test_an_error_line_quotes_no_row_of_the_database(db: Databases) -> None:
 
     line = one_line(refused.value)
 
-    assert line is not None and "clients_email_unique" in line
+    assert line is not None and "clients_native_email_unique" in line
     assert email not in line

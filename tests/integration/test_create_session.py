@@ -128,7 +128,7 @@ def test_email_held_by_another_project_a_client_is_409_and_writes_nothing(
 ) -> None:
     email = random_email("shared")
     holder = uuid.uuid4()
-    db.add_project_a_client(holder, OTHER_THERAPIST, random_name("Holder"), email.upper())
+    db.add_project_a_client(holder, OTHER_THERAPIST, random_name("Holder"), email.upper(), synced=True)
     client_id = new_project_b_client(db, email=email)
     before = db.counts()
 

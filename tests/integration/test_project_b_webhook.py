@@ -158,7 +158,7 @@ def test_email_conflict_writes_nothing_and_logs_both_ids(
 ) -> None:
     email = random_email("taken")
     holder = uuid.uuid4()
-    db.add_project_a_client(holder, THERAPIST, random_name("Holder"), email)
+    db.add_project_a_client(holder, THERAPIST, random_name("Holder"), email, synced=True)
     client_id = new_project_b_client(db, email=email)
     before = db.counts()
     capsys.readouterr()

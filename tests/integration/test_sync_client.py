@@ -353,7 +353,7 @@ def test_a_page_with_an_email_conflict_writes_the_rest_and_reconcile_resolves_it
     taken = random_email("taken")
     fresh.b.execute("update auth.users set email = %s where id = %s", (taken, clients[2]))
     holder = uuid.uuid4()
-    fresh.add_project_a_client(holder, THERAPIST, random_name("Holder"), taken)
+    fresh.add_project_a_client(holder, THERAPIST, random_name("Holder"), taken, synced=True)
 
     counts, _ = page_through("backfill")
 
@@ -377,7 +377,9 @@ def test_reconcile_retries_every_open_conflict_page_by_page(fresh: Databases, re
     for client_id, holder in zip(clients, holders, strict=True):
         taken = random_email("taken")
         fresh.b.execute("update auth.users set email = %s where id = %s", (taken, client_id))
-        fresh.add_project_a_client(holder, THERAPIST, random_name("Holder"), taken)
+        fresh.add_project_a_client(holder, THERAPIST, random_name("Holder"), taken, synced=True)
+    # Users Project B deleted: their archived copies keep the emails.
+    fresh.a.execute("update public.clients set status = 'archived' where id = any(%s)", (holders,))
     assert page_through("reconcile")[0]["conflicts"] >= 5  # the watermark now stands after these profiles
     open_count = "resolved_at is null"
     assert fresh.count("a", "private.sync_conflicts", open_count) == 5

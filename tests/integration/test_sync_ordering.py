@@ -44,7 +44,7 @@ def test_a_newer_state_with_the_same_content_moves_the_version_so_a_late_older_o
 
 def test_a_stale_state_does_not_resolve_an_open_conflict(store: OneClientAtATime, db: Databases) -> None:
     client_id, taken = uuid.uuid4(), random_email("held")
-    db.add_project_a_client(uuid.uuid4(), None, "Holder", taken)
+    db.add_project_a_client(uuid.uuid4(), None, "Holder", taken, synced=True)
     assert store.upsert(state(client_id, "A", T0)).outcome == "inserted"
     assert store.upsert(state(client_id, "A", T0 + timedelta(seconds=5), taken)).outcome == "conflict"
     assert store.upsert(state(client_id, "A", T0)).outcome == "unchanged"  # a late delivery of the first state

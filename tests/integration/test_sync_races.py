@@ -64,7 +64,8 @@ def test_an_email_taken_while_the_copy_is_written_is_retried_then_a_conflict(
         projects,
         db,
         client_id,
-        "insert into public.clients (id, full_name, email, therapist_id) values (%s, 'Holder', %s, %s)",
+        "insert into public.clients (id, full_name, email, therapist_id, synced_from)"
+        " values (%s, 'Holder', %s, %s, 'project_b')",
         (holder, email, THERAPIST),
     )
 

@@ -243,7 +243,10 @@ def test_every_postgrest_client_is_built_with_its_retries_off(
         (500, {"code": "40P01", "message": "deadlock detected"}, TransientError),
         (
             409,
-            {"code": "23505", "message": 'duplicate key value violates unique constraint "clients_email_unique"'},
+            {
+                "code": "23505",
+                "message": 'duplicate key value violates unique constraint "clients_synced_email_unique"',
+            },
             ConcurrentSyncRace,
         ),
         (409, {"code": "23505", "message": 'duplicate key value violates unique constraint "sessions_pkey"'}, None),

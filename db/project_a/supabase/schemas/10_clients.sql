@@ -24,7 +24,14 @@ create table public.clients (
   updated_at timestamptz not null default now()
 );
 
-create unique index clients_email_unique on public.clients (lower(email)) where email is not null;
+-- Email uniqueness by kind: a synced client's email is unique among synced clients, as Project B's users' are;
+-- a native client's only among its therapist's native clients, so that a therapist's write of their own client
+-- answers the same whether or not another therapist's client has that email. A native client with a Project B
+-- user's email becomes a link suggestion (60_link_suggestions.sql); the second index also finds natives by email.
+create unique index clients_synced_email_unique on public.clients (lower(email))
+  where email is not null and synced_from is not null;
+create unique index clients_native_email_unique on public.clients (lower(email), therapist_id)
+  where email is not null and synced_from is null;
 -- Synced clients no therapist has booked stay out of it (row level security's `therapist_id = auth.uid()`
 -- implies not null, so it still uses it), and a backfill of many of them writes no index entry for each.
 create index clients_therapist_id_idx on public.clients (therapist_id) where therapist_id is not null;

@@ -115,9 +115,11 @@ grant execute on function private.synced_columns(jsonb, timestamptz, boolean) to
 -- date_of_birth and therapist_id are Project A's and never touched (therapist_id is set on insert only,
 -- when a booking copies the client). An older or equal state writes nothing; a newer one is written even
 -- with the same content, so that the stored version moves with it. A row Project A created itself
--- (synced_from is null) is never written: conflict of kind id. An email another client holds is never
+-- (synced_from is null) is never written: conflict of kind id. An email another synced client holds is never
 -- taken: conflict of kind email. A concurrent insert of that email still raises unique_violation
--- (clients_email_unique); the caller retries and then sees the holder here. Conflicts are recorded in
+-- (clients_synced_email_unique); the caller retries and then sees the holder here. A native client with the
+-- email does not block the write: it becomes a link suggestion for its therapist (private.link_suggestions,
+-- once per pair, never again after a rejection). Conflicts are recorded in
 -- private.sync_conflicts, and a client written again resolves its open conflict (remember_outcomes). `notices`
 -- names what synced_columns bounded on the way in (the functions log it by id).
 create function public.upsert_synced_clients(p_clients jsonb, p_therapist_id uuid default null)
@@ -151,8 +153,17 @@ begin
       left join lateral (
         select c.id from public.clients c
          where r.email is not null and c.email is not null and lower(c.email) = lower(r.email) and c.id <> r.id
+           and c.synced_from is not null
          limit 1
       ) holder on true
+  ), suggested as (
+    insert into private.link_suggestions (client_id, project_b_user_id)
+    select n.id, r.id
+      from ranked r
+      join public.clients n
+        on r.email is not null and n.email is not null and lower(n.email) = lower(r.email)
+       and n.synced_from is null and n.id <> r.id
+    on conflict do nothing
   ), written as (
     insert into public.clients as c
       (id, full_name, email, notes, therapist_id, status, synced_from,
@@ -206,7 +217,7 @@ end;
 $$;
 
 comment on function public.upsert_synced_clients(jsonb, uuid) is
-  'Writes Project B''s states of clients ([{id, profile, updated_at}]): only a newer state, never a client Project A created itself, never an email another client holds; records and resolves conflicts. One row per id: inserted, updated, unchanged or conflict (kind email or id), and the notices of what was bounded on the way in.';
+  'Writes Project B''s states of clients ([{id, profile, updated_at}]): only a newer state, never a client Project A created itself, never an email another synced client holds; records and resolves conflicts, and suggests linking a native client with the same email. One row per id: inserted, updated, unchanged or conflict (kind email or id), and the notices of what was bounded on the way in.';
 
 revoke all on function public.upsert_synced_clients(jsonb, uuid) from public, anon, authenticated;
 grant execute on function public.upsert_synced_clients(jsonb, uuid) to service_role, client_sync;

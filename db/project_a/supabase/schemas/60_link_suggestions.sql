@@ -1,0 +1,57 @@
+-- Project A: link suggestions. A Project B user whose email equals a native client's email is never merged
+-- with it silently: the sync writes the user's copy as usual and suggests the link to the native client's
+-- therapist only. One row per pair; a closed one (linked or rejected) never opens again. A suggestion is shown
+-- while it is open, both clients are active and their emails still match.
+create table private.link_suggestions (
+  client_id uuid not null references public.clients (id) on delete cascade,
+  project_b_user_id uuid not null,
+  since timestamptz not null default now(),
+  closed_at timestamptz,
+  closed_as text check (closed_as in ('linked', 'rejected')),
+  primary key (client_id, project_b_user_id),
+  check ((closed_at is null) = (closed_as is null))
+);
+create index link_suggestions_open_idx on private.link_suggestions (since) where closed_at is null;
+
+-- The open suggestions, oldest first: of the therapist of the verified claims `p_claims` (not_a_therapist
+-- unless they are one), or all of them without claims (the service role). Ids and since only: nothing of the
+-- Project B user beyond the match is shown before linking.
+create function public.link_suggestions_for(p_claims jsonb default null, p_limit integer default 1000)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid;
+begin
+  if p_claims is not null then
+    perform set_config('request.jwt.claims', p_claims::text, true);
+    v_uid := auth.uid();
+    if v_uid is null or not private.is_therapist() then
+      return jsonb_build_object('outcome', 'not_a_therapist');
+    end if;
+  end if;
+  return jsonb_build_object('outcome', 'ok', 'suggestions', coalesce((
+    select jsonb_agg(jsonb_build_object('client_id', s.client_id, 'project_b_user_id', s.project_b_user_id,
+                                        'since', s.since) order by s.since, s.client_id, s.project_b_user_id)
+      from (
+        select l.client_id, l.project_b_user_id, l.since
+          from private.link_suggestions l
+          join public.clients n on n.id = l.client_id and n.synced_from is null and n.status = 'active'
+          join public.clients b on b.id = l.project_b_user_id and b.synced_from is not null and b.status = 'active'
+         where l.closed_at is null and lower(n.email) = lower(b.email)
+           and (v_uid is null or n.therapist_id = v_uid)
+         order by l.since, l.client_id, l.project_b_user_id
+         limit least(greatest(p_limit, 1), 5000)
+      ) s
+  ), '[]'::jsonb));
+end;
+$$;
+
+comment on function public.link_suggestions_for(jsonb, integer) is
+  'The open link suggestions (a native client and a Project B user with its email), oldest first, at most 5000: the therapist''s of the verified claims, or all without claims. Answers {outcome: ok, suggestions: [{client_id, project_b_user_id, since}]} or {outcome: not_a_therapist}.';
+
+revoke all on function public.link_suggestions_for(jsonb, integer) from public, anon, authenticated;
+grant execute on function public.link_suggestions_for(jsonb, integer) to service_role, client_sync;
