@@ -172,6 +172,16 @@ class LinkSuggestionsRequest(BaseModel):
     mode: Literal["links"]
 
 
+class RejectLinkRequest(BaseModel):
+    """sync_client's body closing a link suggestion for good."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    mode: Literal["reject_link"]
+    client_id: UUID
+    project_b_user_id: UUID
+
+
 class BulkSyncRequest(BaseModel):
     """sync_client's body for a page of a backfill or reconcile, or for queueing a sharded backfill."""
 

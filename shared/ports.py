@@ -241,6 +241,11 @@ class ProjectA(Protocol):
         None when the claims' user is not a therapist."""
         ...
 
+    def reject_link(self, claims: dict[str, Any] | None, client_id: UUID, project_b_user_id: UUID) -> str:
+        """Close a suggestion of the therapist of `claims` (any without claims) as rejected: rejected, not_found
+        or not_a_therapist."""
+        ...
+
 
 class ProjectB(Protocol):
     """Project B: clients (profile and email), read through its SQL functions."""

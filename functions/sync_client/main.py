@@ -26,7 +26,14 @@ from shared.http import (
     require_json_post,
 )
 from shared.logs import log_event
-from shared.models import QUEUE_MESSAGE, BulkSyncRequest, LinkSuggestionsRequest, QueuedSync, SyncOneRequest
+from shared.models import (
+    QUEUE_MESSAGE,
+    BulkSyncRequest,
+    LinkSuggestionsRequest,
+    QueuedSync,
+    RejectLinkRequest,
+    SyncOneRequest,
+)
 from shared.wiring import backfill_service, link_service, reconcile_service, sync_service
 
 FUNCTION = "sync_client"
@@ -50,6 +57,10 @@ def handle(request: HttpRequest) -> HttpResponse:
         parse_body(request, LinkSuggestionsRequest)
         suggestions = link_service().suggestions(caller)
         return HttpResponse(200, {"suggestions": [suggestion.as_json() for suggestion in suggestions]})
+    if mode == "reject_link":
+        rejected = parse_body(request, RejectLinkRequest)
+        link_service().reject(caller, rejected.client_id, rejected.project_b_user_id)
+        return HttpResponse(200, {"outcome": "rejected"})
     bulk_request = parse_body(request, BulkSyncRequest)
     if not isinstance(caller, ServiceRole):
         raise Forbidden("Backfill and reconcile need a service_role token")

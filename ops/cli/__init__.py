@@ -1,8 +1,11 @@
-"""The operators' command line: backfill, reconcile and the conflicts, against the configured databases.
+"""The operators' command line: backfill, reconcile, the conflicts and the link suggestions, against the
+configured databases.
 
     python -m ops.cli backfill [--limit N] [--dry-run] [--cursor C]
     python -m ops.cli reconcile [--full] [--dry-run] [--limit N] [--cursor C]
     python -m ops.cli conflicts [--all] [--limit N]
+    python -m ops.cli links
+    python -m ops.cli reject-link CLIENT_ID PROJECT_B_USER_ID
 
 Settings come from the environment, as the functions get them, and choose the backend as theirs do (shared.wiring):
 PROJECT_A_DB_URL and PROJECT_B_DB_URL, the client_sync connection strings, or each project's PROJECT_X_URL and
@@ -13,7 +16,8 @@ command that resumes from there (exit 130); a second Ctrl-C stops at once. Exit 
 on stderr), 2 a usage error, 130 interrupted.
 
 main.py reads the arguments and runs a command (commands.py); paging.py pages with progress.py's bar and
-summary; output.py sets up the consoles and the log lines; errors.py turns an error into its one line.
+summary; links.py lists and rejects link suggestions; output.py sets up the consoles and the log lines;
+errors.py turns an error into its one line.
 
 rich is imported only in ops/cli, and only when a command runs: the functions never import ops/, and their
 package (requirements.txt) does not have it.

@@ -83,13 +83,13 @@ def _conflict_row(conflict: Conflict) -> tuple[str, str, str, str, str, str]:
         str(conflict.client_id),
         conflict.kind,
         str(conflict.other_client_id) if conflict.other_client_id else "-",
-        _utc(conflict.first_seen),
-        _utc(conflict.last_seen),
-        _utc(conflict.resolved_at) if conflict.resolved_at else "-",
+        utc(conflict.first_seen),
+        utc(conflict.last_seen),
+        utc(conflict.resolved_at) if conflict.resolved_at else "-",
     )
 
 
-def _utc(moment: datetime) -> str:
+def utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 

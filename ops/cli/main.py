@@ -6,10 +6,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from ops.cli import ERROR, PROG, USAGE
 from ops.cli.commands import backfill, conflicts, reconcile
 from ops.cli.errors import check_settings, one_line
+from ops.cli.links import links, reject_link
 from ops.cli.output import consoles, logs_to_stderr
 from shared.config import MAX_PAGE_SIZE
 
@@ -57,10 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", help="show the sync's log lines (stderr)")
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Backfill, reconcile and the sync's conflicts, against PROJECT_A_DB_URL and PROJECT_B_DB_URL "
-        "(or each project's API: PROJECT_X_URL and PROJECT_X_SERVICE_ROLE_KEY).",
+        description="Backfill, reconcile, the sync's conflicts and link suggestions, against PROJECT_A_DB_URL and "
+        "PROJECT_B_DB_URL (or each project's API: PROJECT_X_URL and PROJECT_X_SERVICE_ROLE_KEY).",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{backfill,reconcile,conflicts}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{backfill,reconcile,conflicts,links,reject-link}"
+    )
 
     run = commands.add_parser("backfill", parents=[common], help="copy every Project B client to Project A")
     _page_options(run)
@@ -79,6 +83,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--all", action="store_true", help="resolved ones too (default: the open ones)")
     run.add_argument("--limit", type=_page_size, default=1000, metavar="N", help="at most N (default 1000)")
     run.set_defaults(run=conflicts)
+
+    run = commands.add_parser("links", parents=[common], help="list the open link suggestions")
+    run.set_defaults(run=links)
+
+    run = commands.add_parser("reject-link", parents=[common], help="reject a link suggestion for good")
+    run.add_argument("client_id", type=UUID, help="the native client's id")
+    run.add_argument("project_b_user_id", type=UUID, help="the Project B user's id")
+    run.set_defaults(run=reject_link)
     return parser
 
 

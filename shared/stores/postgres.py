@@ -56,6 +56,7 @@ _SYNCED_CLIENT_IDS = "select * from public.synced_client_ids(%s, %s)"
 _OPEN_CONFLICT_IDS = "select * from public.open_conflict_ids(%s, %s)"
 _SYNC_CLIENT_AS = "select public.sync_client_as(%s, %s, %s, %s)"
 _LINK_SUGGESTIONS_FOR = "select public.link_suggestions_for(%s, %s)"
+_REJECT_LINK_AS = "select public.reject_link_as(%s, %s, %s)"
 RECONCILE = "reconcile"
 
 
@@ -166,6 +167,13 @@ class PostgresProjectA(_PostgresProject):
         with pooled_connection(self._pool()) as conn:
             row = conn.execute(_LINK_SUGGESTIONS_FOR, (Jsonb(claims) if claims else None, limit)).fetchone()
         return link_suggestions(row[0] if row else {"outcome": "ok", "suggestions": []})
+
+    @retried
+    def reject_link(self, claims: dict[str, Any] | None, client_id: UUID, project_b_user_id: UUID) -> str:
+        params = (Jsonb(claims) if claims else None, client_id, project_b_user_id)
+        with pooled_connection(self._pool()) as conn:
+            row = conn.execute(_REJECT_LINK_AS, params).fetchone()
+        return str(row[0]["outcome"]) if row else "not_found"
 
     @retried
     def synced_client_ids(self, after: UUID | None, limit: int) -> list[UUID]:

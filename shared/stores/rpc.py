@@ -159,6 +159,11 @@ class RpcProjectA(_RpcProject):
         return link_suggestions(self._call("link_suggestions_for", {"p_claims": claims, "p_limit": limit}))
 
     @retried
+    def reject_link(self, claims: dict[str, Any] | None, client_id: UUID, project_b_user_id: UUID) -> str:
+        params = {"p_claims": claims, "p_client_id": str(client_id), "p_project_b_user_id": str(project_b_user_id)}
+        return str(self._call("reject_link_as", params)["outcome"])
+
+    @retried
     def synced_client_ids(self, after: UUID | None, limit: int) -> list[UUID]:
         rows = self._call("synced_client_ids", {"p_after": str(after) if after else None, "p_limit": limit})
         return [UUID(row) for row in rows]

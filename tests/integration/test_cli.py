@@ -317,3 +317,26 @@ def test_an_error_line_quotes_no_row_of_the_database(db: Databases) -> None:
 
     assert line is not None and "clients_native_email_unique" in line
     assert email not in line
+
+
+def test_links_lists_the_open_suggestions_and_reject_link_closes_one_for_good(
+    db: Databases, capsys: pytest.CaptureFixture[str]
+) -> None:
+    email = random_email("pair")
+    native, user = uuid.uuid4(), uuid.uuid4()
+    db.add_project_a_client(native, THERAPIST, random_name("Native"), email)
+    db.add_project_b_client(user, random_name("Signed up"), email)
+    assert run(capsys, "backfill", "--cursor", before(user))[0] == 0
+
+    code, listed, err = run(capsys, "links")
+    assert code == 0, err
+    assert re.search(rf"^\s*{native}\s+{user}\s+\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\s*$", listed, re.MULTILINE), listed
+
+    rejected = run(capsys, "reject-link", str(native), str(user))
+    unknown = run(capsys, "reject-link", str(uuid.uuid4()), str(user))
+    _, after, _ = run(capsys, "links")
+
+    assert rejected[:2] == (0, f"rejected: {native} {user}\n")
+    assert unknown[0] == 1
+    assert unknown[2].startswith("error: ") and str(user) not in unknown[2]
+    assert str(native) not in after

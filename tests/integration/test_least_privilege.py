@@ -61,6 +61,7 @@ ALLOWED = {
             "function public.copy_client_for_booking(p_client_id uuid, p_client jsonb)",
             "function public.link_suggestions_for(p_claims jsonb, p_limit integer)",
             "function public.open_conflict_ids(p_after uuid, p_limit integer)",
+            "function public.reject_link_as(p_claims jsonb, p_client_id uuid, p_project_b_user_id uuid)",
             "function public.sync_client_as(p_claims jsonb, p_client_id uuid, p_client jsonb, p_absence jsonb)",
             "function public.sync_conflicts(p_include_resolved boolean, p_limit integer)",
             "function public.sync_watermark(p_name text)",

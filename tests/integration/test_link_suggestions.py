@@ -138,7 +138,7 @@ def test_another_therapist_books_a_project_b_user_whose_email_a_native_client_ha
     assert (str(native), str(user)) not in pairs(links(token(OTHER_THERAPIST)))
 
 
-def test_a_suggestion_is_shown_while_the_emails_match_and_never_again_once_closed(
+def test_a_suggestion_is_shown_while_the_emails_match_and_never_again_once_rejected(
     db: Databases, token: Callable[..., str]
 ) -> None:
     email = random_email("match")
@@ -155,11 +155,8 @@ def test_a_suggestion_is_shown_while_the_emails_match_and_never_again_once_close
     db.a.execute("update public.clients set status = 'archived' where id = %s", (user,))
     user_archived = pairs(links(token(THERAPIST)))
     db.a.execute("update public.clients set status = 'active' where id = %s", (user,))
-    db.a.execute(
-        "update private.link_suggestions set closed_at = now(), closed_as = 'rejected'"
-        " where client_id = %s and project_b_user_id = %s",
-        (native, user),
-    )
+    rejected = call(token(THERAPIST), {"mode": "reject_link", "client_id": pair[0], "project_b_user_id": pair[1]})
+    assert (rejected.status_code, rejected.json) == (200, {"outcome": "rejected"})
     db.b.execute("update public.profiles set name = %s where id = %s", (random_name("Renamed"), user))
     assert call(SERVICE, {"client_id": str(user)}).json["outcome"] == "updated"
 
@@ -175,3 +172,47 @@ def test_links_is_for_therapists_and_the_service_role(fresh: Databases, token: C
 
     assert (stranger.status_code, stranger.json["error"]["code"]) == (403, "not_a_therapist")
     assert unknown_field.status_code == 400
+
+
+def suggested(db: Databases, therapist: uuid.UUID) -> tuple[str, str]:
+    """A native client of `therapist` and a synced Project B user with its email: an open suggestion."""
+    email = random_email("pair")
+    native, user = uuid.uuid4(), uuid.uuid4()
+    db.add_project_a_client(native, therapist, random_name("Native"), email)
+    db.add_project_b_client(user, random_name("Signed up"), email)
+    assert call(SERVICE, {"client_id": str(user)}).status_code == 200
+    return str(native), str(user)
+
+
+def reject(bearer: str, pair: tuple[str, str]) -> Any:
+    return call(bearer, {"mode": "reject_link", "client_id": pair[0], "project_b_user_id": pair[1]})
+
+
+def test_only_the_clients_therapist_or_the_service_role_rejects_and_twice_answers_the_same(
+    db: Databases, token: Callable[..., str]
+) -> None:
+    mine, for_the_operator = suggested(db, THERAPIST), suggested(db, THERAPIST)
+    unknown = (str(uuid.uuid4()), str(uuid.uuid4()))
+
+    by_another = reject(token(OTHER_THERAPIST), mine)
+    of_nobody = reject(token(OTHER_THERAPIST), unknown)
+    first, second = reject(token(THERAPIST), mine), reject(token(THERAPIST), mine)
+    by_the_operator = reject(SERVICE, for_the_operator)
+
+    assert (by_another.status_code, by_another.json["error"]["code"]) == (404, "client_not_found")
+    assert of_nobody.json == by_another.json
+    assert [r.json for r in (first, second, by_the_operator)] == [{"outcome": "rejected"}] * 3
+    assert not {mine, for_the_operator} & pairs(links(token(THERAPIST)))
+
+
+def test_reject_link_refuses_a_user_who_is_not_a_therapist_and_a_bad_body(
+    db: Databases, token: Callable[..., str]
+) -> None:
+    pair = suggested(db, THERAPIST)
+
+    stranger = reject(token(uuid.uuid4()), pair)
+    no_user = call(token(THERAPIST), {"mode": "reject_link", "client_id": pair[0]})
+
+    assert (stranger.status_code, stranger.json["error"]["code"]) == (403, "not_a_therapist")
+    assert no_user.status_code == 400
+    assert pair in pairs(links(token(THERAPIST)))
