@@ -134,8 +134,10 @@ def test_another_therapist_books_a_project_b_user_whose_email_a_native_client_ha
 
     assert booked.status_code == 201, booked.json
     assert db.client(user)["therapist_id"] == OTHER_THERAPIST
-    assert (str(native), str(user)) in pairs(links(token(THERAPIST)))
-    assert (str(native), str(user)) not in pairs(links(token(OTHER_THERAPIST)))
+    recorded = "client_id = %s and project_b_user_id = %s and closed_at is null"
+    assert db.count("a", "private.link_suggestions", recorded, (native, user)) == 1
+    # Shown to nobody: the user is now another therapist's client.
+    assert (str(native), str(user)) not in pairs(links(token(THERAPIST)) + links(token(OTHER_THERAPIST)))
 
 
 def test_a_suggestion_is_shown_while_the_emails_match_and_never_again_once_rejected(
@@ -216,3 +218,21 @@ def test_reject_link_refuses_a_user_who_is_not_a_therapist_and_a_bad_body(
     assert (stranger.status_code, stranger.json["error"]["code"]) == (403, "not_a_therapist")
     assert no_user.status_code == 400
     assert pair in pairs(links(token(THERAPIST)))
+
+
+def test_a_suggestion_is_not_shown_once_another_therapist_has_the_project_b_user(
+    db: Databases, token: Callable[..., str]
+) -> None:
+    pair = suggested(db, THERAPIST)
+    shown = pairs(links(token(THERAPIST)))
+
+    booked = function_client("create_session").post(
+        "/",
+        json={"client_id": pair[1], "starts_at": "2031-07-08T10:00:00Z", "duration_minutes": 50},
+        headers={"Authorization": f"Bearer {token(OTHER_THERAPIST)}"},
+    )
+
+    assert booked.status_code == 201
+    assert pair in shown
+    assert pair not in pairs(links(token(THERAPIST)))
+    assert pair not in pairs(links(token(OTHER_THERAPIST)))

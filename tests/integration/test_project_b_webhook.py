@@ -280,3 +280,21 @@ def test_wrong_method_and_content_type(webhook: FlaskClient) -> None:
         "/", data="x", content_type="text/plain", headers={"Authorization": f"Bearer {WEBHOOK_SECRET}"}
     )
     assert response.status_code == 415
+
+
+def test_a_sign_up_with_a_native_clients_email_is_synced_and_suggested_to_its_therapist(
+    webhook: FlaskClient, db: Databases
+) -> None:
+    email = random_email("signed-up")
+    native = uuid.uuid4()
+    db.add_project_a_client(native, THERAPIST, random_name("Native"), email)
+    client_id = new_project_b_client(db, email=email.upper())
+
+    response = deliver(webhook, payload("INSERT", client_id))
+
+    assert response.json == {"outcome": "inserted", "client_id": str(client_id)}
+    suggested = db.a.execute(
+        "select client_id, closed_at from private.link_suggestions where project_b_user_id = %s", (client_id,)
+    ).fetchall()
+    assert suggested == [(native, None)]
+    assert db.client(native)["email"] == email

@@ -1,7 +1,8 @@
 -- Project A: link suggestions. A Project B user whose email equals a native client's email is never merged
 -- with it silently: the sync writes the user's copy as usual and suggests the link to the native client's
 -- therapist only. One row per pair; a closed one (linked or rejected) never opens again. A suggestion is shown
--- while it is open, both clients are active and their emails still match.
+-- while it is open, both clients are active, their emails still match and no other therapist has the Project B
+-- user as a client (nobody learns of another therapist's client).
 create table private.link_suggestions (
   client_id uuid not null references public.clients (id) on delete cascade,
   project_b_user_id uuid not null,
@@ -41,6 +42,7 @@ begin
           from private.link_suggestions l
           join public.clients n on n.id = l.client_id and n.synced_from is null and n.status = 'active'
           join public.clients b on b.id = l.project_b_user_id and b.synced_from is not null and b.status = 'active'
+                                and (b.therapist_id is null or b.therapist_id = n.therapist_id)
          where l.closed_at is null and lower(n.email) = lower(b.email)
            and (v_uid is null or n.therapist_id = v_uid)
          order by l.since, l.client_id, l.project_b_user_id
