@@ -62,6 +62,13 @@ class EmailConflict(ApiError):
     code = "email_conflict"
 
 
+class EmailNotConfirmed(ApiError):
+    """The Project B user has not confirmed their email: a stranger may have signed up with a client's email."""
+
+    status = 409
+    code = "email_not_confirmed"
+
+
 class ClientArchived(ApiError):
     """The client was deleted in Project B and is archived in Project A."""
 

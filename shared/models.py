@@ -172,6 +172,16 @@ class LinkSuggestionsRequest(BaseModel):
     mode: Literal["links"]
 
 
+class LinkRequest(BaseModel):
+    """sync_client's body linking a native client to the Project B user of a suggestion."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    mode: Literal["link"]
+    client_id: UUID
+    project_b_user_id: UUID
+
+
 class RejectLinkRequest(BaseModel):
     """sync_client's body closing a link suggestion for good."""
 

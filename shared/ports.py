@@ -173,8 +173,9 @@ class Conflict:
 class TherapistSyncAnswer:
     """Project A's answer to sync_client_as: `ok` with what writing the client did, or why not."""
 
-    outcome: Literal["ok", "not_found", "not_a_therapist"]
+    outcome: Literal["ok", "not_found", "not_a_therapist", "moved"]
     applied: ClientOutcome | None
+    moved_to: UUID | None = None  # moved: the id was linked into this client
 
 
 @dataclass(frozen=True)
@@ -241,6 +242,20 @@ class ProjectA(Protocol):
         None when the claims' user is not a therapist."""
         ...
 
+    def link_client(
+        self,
+        claims: dict[str, Any] | None,
+        client_id: UUID,
+        project_b_user_id: UUID,
+        *,
+        email_confirmed: bool,
+        state: SourceState,
+    ) -> tuple[str, UUID | None]:
+        """One transaction: link the native client to the Project B user of an open suggestion of the therapist of
+        `claims` (any without claims), `state` being Project B's: (linked, the new id), or (not_found |
+        email_not_confirmed | not_a_therapist, None)."""
+        ...
+
     def reject_link(self, claims: dict[str, Any] | None, client_id: UUID, project_b_user_id: UUID) -> str:
         """Close a suggestion of the therapist of `claims` (any without claims) as rejected: rejected, not_found
         or not_a_therapist."""
@@ -260,4 +275,8 @@ class ProjectB(Protocol):
 
     def read_changes(self, since: Watermark, limit: int) -> ChangePage:
         """Up to `limit` changes (profiles written, profiles deleted) after `since`, in (version, id) order."""
+        ...
+
+    def email_confirmed(self, user_id: UUID) -> bool:
+        """Whether the user's email is confirmed (false for an unknown id)."""
         ...

@@ -60,6 +60,9 @@ class SyncService:
         with log_context(client_id=client_id, therapist_id=therapist.id):
             (state,) = self.project_b.read_clients([client_id])
             answer = self.project_a.sync_client_as(therapist.claims, state)
+            if answer.outcome == "moved" and answer.moved_to is not None:  # an old id of a linked client
+                (state,) = self.project_b.read_clients([answer.moved_to])
+                answer = self.project_a.sync_client_as(therapist.claims, state)
             if answer.outcome == "not_a_therapist":
                 raise NotATherapist("Only therapists sync clients")
             if answer.outcome == "not_found" or answer.applied is None:

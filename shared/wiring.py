@@ -82,8 +82,8 @@ def booking_service() -> BookingService:
 
 @lru_cache(maxsize=1)
 def link_service() -> LinkService:
-    project_a, _ = projects()
-    return LinkService(project_a)
+    project_a, project_b = projects()
+    return LinkService(project_a, project_b)
 
 
 def reset() -> None:

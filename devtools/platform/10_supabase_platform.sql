@@ -53,9 +53,12 @@ grant usage on schema auth to anon, authenticated, service_role;
 create table if not exists auth.users (
   id uuid primary key default gen_random_uuid(),
   email text,
+  email_confirmed_at timestamptz,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
 );
+-- GoTrue's columns this project reads, on a local database made before they were here.
+alter table auth.users add column if not exists email_confirmed_at timestamptz;
 grant select on auth.users to service_role;
 
 -- auth.uid() and auth.jwt() read the claims PostgREST puts in the transaction.

@@ -29,6 +29,7 @@ from shared.logs import log_event
 from shared.models import (
     QUEUE_MESSAGE,
     BulkSyncRequest,
+    LinkRequest,
     LinkSuggestionsRequest,
     QueuedSync,
     RejectLinkRequest,
@@ -57,6 +58,10 @@ def handle(request: HttpRequest) -> HttpResponse:
         parse_body(request, LinkSuggestionsRequest)
         suggestions = link_service().suggestions(caller)
         return HttpResponse(200, {"suggestions": [suggestion.as_json() for suggestion in suggestions]})
+    if mode == "link":
+        asked = parse_body(request, LinkRequest)
+        linked = link_service().link(caller, asked.client_id, asked.project_b_user_id)
+        return HttpResponse(200, {"outcome": "linked", "client_id": str(linked)})
     if mode == "reject_link":
         rejected = parse_body(request, RejectLinkRequest)
         link_service().reject(caller, rejected.client_id, rejected.project_b_user_id)

@@ -5,6 +5,7 @@ configured databases.
     python -m ops.cli reconcile [--full] [--dry-run] [--limit N] [--cursor C]
     python -m ops.cli conflicts [--all] [--limit N]
     python -m ops.cli links
+    python -m ops.cli link CLIENT_ID PROJECT_B_USER_ID
     python -m ops.cli reject-link CLIENT_ID PROJECT_B_USER_ID
 
 Settings come from the environment, as the functions get them, and choose the backend as theirs do (shared.wiring):
@@ -16,7 +17,7 @@ command that resumes from there (exit 130); a second Ctrl-C stops at once. Exit 
 on stderr), 2 a usage error, 130 interrupted.
 
 main.py reads the arguments and runs a command (commands.py); paging.py pages with progress.py's bar and
-summary; links.py lists and rejects link suggestions; output.py sets up the consoles and the log lines;
+summary; links.py lists, links and rejects link suggestions; output.py sets up the consoles and the log lines;
 errors.py turns an error into its one line.
 
 rich is imported only in ops/cli, and only when a command runs: the functions never import ops/, and their

@@ -1,4 +1,4 @@
-"""The link suggestions, as the service role: the open ones as a table, and rejecting one for good."""
+"""The link suggestions, as the service role: the open ones as a table, linking one, and rejecting one for good."""
 
 from __future__ import annotations
 
@@ -39,4 +39,13 @@ def reject_link(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     link_service().reject(ServiceRole(), args.client_id, args.project_b_user_id)
     out.print(f"rejected: {args.client_id} {args.project_b_user_id}", markup=False, highlight=False)
+    return OK
+
+
+def link(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from shared.auth import ServiceRole
+    from shared.wiring import link_service
+
+    linked = link_service().link(ServiceRole(), args.client_id, args.project_b_user_id)
+    out.print(f"linked: {args.client_id} is now {linked}", markup=False, highlight=False)
     return OK

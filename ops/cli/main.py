@@ -11,7 +11,7 @@ from uuid import UUID
 from ops.cli import ERROR, PROG, USAGE
 from ops.cli.commands import backfill, conflicts, reconcile
 from ops.cli.errors import check_settings, one_line
-from ops.cli.links import links, reject_link
+from ops.cli.links import link, links, reject_link
 from ops.cli.output import consoles, logs_to_stderr
 from shared.config import MAX_PAGE_SIZE
 
@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         "PROJECT_B_DB_URL (or each project's API: PROJECT_X_URL and PROJECT_X_SERVICE_ROLE_KEY).",
     )
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="{backfill,reconcile,conflicts,links,reject-link}"
+        dest="command", required=True, metavar="{backfill,reconcile,conflicts,links,link,reject-link}"
     )
 
     run = commands.add_parser("backfill", parents=[common], help="copy every Project B client to Project A")
@@ -86,6 +86,11 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("links", parents=[common], help="list the open link suggestions")
     run.set_defaults(run=links)
+
+    run = commands.add_parser("link", parents=[common], help="link a native client to the Project B user suggested")
+    run.add_argument("client_id", type=UUID, help="the native client's id")
+    run.add_argument("project_b_user_id", type=UUID, help="the Project B user's id")
+    run.set_defaults(run=link)
 
     run = commands.add_parser("reject-link", parents=[common], help="reject a link suggestion for good")
     run.add_argument("client_id", type=UUID, help="the native client's id")

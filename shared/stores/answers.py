@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from shared.models import SourceClient
-from shared.ports import Absence, ClientOutcome, LinkSuggestion, OutcomeCounts, SourceState
+from shared.ports import Absence, ClientOutcome, LinkSuggestion, OutcomeCounts, SourceState, TherapistSyncAnswer
 
 
 def source_client(row: Mapping[str, Any]) -> SourceClient:
@@ -78,3 +78,20 @@ def link_suggestions(answer: Mapping[str, Any]) -> list[LinkSuggestion] | None:
         )
         for row in answer["suggestions"]
     ]
+
+
+def therapist_sync_answer(answer: Mapping[str, Any]) -> TherapistSyncAnswer:
+    """sync_client_as's JSON answer."""
+    sync = answer.get("sync")
+    moved_to = answer.get("client_id") if answer["outcome"] == "moved" else None
+    return TherapistSyncAnswer(
+        outcome=answer["outcome"],
+        applied=client_outcome(sync) if sync else None,
+        moved_to=uuid_of(moved_to) if moved_to else None,
+    )
+
+
+def link_answer(answer: Mapping[str, Any]) -> tuple[str, UUID | None]:
+    """link_client_as's JSON answer."""
+    client_id = answer.get("client_id")
+    return str(answer["outcome"]), uuid_of(client_id) if client_id else None

@@ -29,7 +29,14 @@ from shared.ports import (
     Watermark,
 )
 from shared.retry import retried
-from shared.stores.answers import client_outcome, link_suggestions, outcome_counts, source_state
+from shared.stores.answers import (
+    client_outcome,
+    link_answer,
+    link_suggestions,
+    outcome_counts,
+    source_state,
+    therapist_sync_answer,
+)
 from shared.stores.pools import get_pool, pooled_connection
 
 if TYPE_CHECKING:
@@ -57,6 +64,8 @@ _OPEN_CONFLICT_IDS = "select * from public.open_conflict_ids(%s, %s)"
 _SYNC_CLIENT_AS = "select public.sync_client_as(%s, %s, %s, %s)"
 _LINK_SUGGESTIONS_FOR = "select public.link_suggestions_for(%s, %s)"
 _REJECT_LINK_AS = "select public.reject_link_as(%s, %s, %s)"
+_LINK_CLIENT_AS = "select public.link_client_as(%s, %s, %s, %s, %s)"
+_EMAIL_CONFIRMED = "select public.email_confirmed(%s)"
 RECONCILE = "reconcile"
 
 
@@ -158,15 +167,29 @@ class PostgresProjectA(_PostgresProject):
         )
         with pooled_connection(self._pool()) as conn:
             row = conn.execute(_SYNC_CLIENT_AS, params).fetchone()
-        answer = row[0] if row else {}
-        sync = answer.get("sync")
-        return TherapistSyncAnswer(outcome=answer["outcome"], applied=client_outcome(sync) if sync else None)
+        return therapist_sync_answer(row[0] if row else {"outcome": "not_found"})
 
     @retried
     def link_suggestions(self, claims: dict[str, Any] | None, limit: int = 1000) -> list[LinkSuggestion] | None:
         with pooled_connection(self._pool()) as conn:
             row = conn.execute(_LINK_SUGGESTIONS_FOR, (Jsonb(claims) if claims else None, limit)).fetchone()
         return link_suggestions(row[0] if row else {"outcome": "ok", "suggestions": []})
+
+    @retried
+    def link_client(
+        self,
+        claims: dict[str, Any] | None,
+        client_id: UUID,
+        project_b_user_id: UUID,
+        *,
+        email_confirmed: bool,
+        state: SourceState,
+    ) -> tuple[str, UUID | None]:
+        client = Jsonb(state.client.model_dump(mode="json")) if state.client is not None else None
+        params = (Jsonb(claims) if claims else None, client_id, project_b_user_id, email_confirmed, client)
+        with pooled_connection(self._pool()) as conn:
+            row = conn.execute(_LINK_CLIENT_AS, params).fetchone()
+        return link_answer(row[0] if row else {"outcome": "not_found"})
 
     @retried
     def reject_link(self, claims: dict[str, Any] | None, client_id: UUID, project_b_user_id: UUID) -> str:
@@ -200,6 +223,12 @@ class PostgresProjectB(_PostgresProject):
         with pooled_connection(self._pool()) as conn:
             rows = conn.cursor(row_factory=dict_row).execute(_CLIENT_STATES, (list(client_ids),)).fetchall()
         return [source_state(row) for row in rows]
+
+    @retried
+    def email_confirmed(self, user_id: UUID) -> bool:
+        with pooled_connection(self._pool()) as conn:
+            row = conn.execute(_EMAIL_CONFIRMED, (user_id,)).fetchone()
+        return bool(row and row[0])
 
     @retried
     def read_client_page(self, after: UUID | None, limit: int, until: UUID | None = None) -> ClientPage:

@@ -32,7 +32,15 @@ from shared.ports import (
     Watermark,
 )
 from shared.retry import retried
-from shared.stores.answers import client_outcome, link_suggestions, outcome_counts, source_state, timestamp
+from shared.stores.answers import (
+    client_outcome,
+    link_answer,
+    link_suggestions,
+    outcome_counts,
+    source_state,
+    therapist_sync_answer,
+    timestamp,
+)
 from shared.stores.rpc_http import call_rpc, http_client
 
 RECONCILE = "reconcile"
@@ -150,13 +158,30 @@ class RpcProjectA(_RpcProject):
             "p_client": state.client.model_dump(mode="json") if state.client is not None else None,
             "p_absence": state.absence.as_json() if state.absence is not None else None,
         }
-        answer = self._call("sync_client_as", params)
-        sync = answer.get("sync")
-        return TherapistSyncAnswer(outcome=answer["outcome"], applied=client_outcome(sync) if sync else None)
+        return therapist_sync_answer(self._call("sync_client_as", params))
 
     @retried
     def link_suggestions(self, claims: dict[str, Any] | None, limit: int = 1000) -> list[LinkSuggestion] | None:
         return link_suggestions(self._call("link_suggestions_for", {"p_claims": claims, "p_limit": limit}))
+
+    @retried
+    def link_client(
+        self,
+        claims: dict[str, Any] | None,
+        client_id: UUID,
+        project_b_user_id: UUID,
+        *,
+        email_confirmed: bool,
+        state: SourceState,
+    ) -> tuple[str, UUID | None]:
+        params = {
+            "p_claims": claims,
+            "p_client_id": str(client_id),
+            "p_project_b_user_id": str(project_b_user_id),
+            "p_email_confirmed": email_confirmed,
+            "p_client": state.client.model_dump(mode="json") if state.client is not None else None,
+        }
+        return link_answer(self._call("link_client_as", params))
 
     @retried
     def reject_link(self, claims: dict[str, Any] | None, client_id: UUID, project_b_user_id: UUID) -> str:
@@ -183,6 +208,10 @@ class RpcProjectB(_RpcProject):
     def read_clients(self, client_ids: Sequence[UUID]) -> list[SourceState]:
         rows = self._call("client_states", {"p_ids": [str(client_id) for client_id in client_ids]})
         return [source_state(row) for row in rows]
+
+    @retried
+    def email_confirmed(self, user_id: UUID) -> bool:
+        return bool(self._call("email_confirmed", {"p_user_id": str(user_id)}))
 
     @retried
     def read_client_page(self, after: UUID | None, limit: int, until: UUID | None = None) -> ClientPage:

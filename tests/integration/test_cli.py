@@ -340,3 +340,22 @@ def test_links_lists_the_open_suggestions_and_reject_link_closes_one_for_good(
     assert unknown[0] == 1
     assert unknown[2].startswith("error: ") and str(user) not in unknown[2]
     assert str(native) not in after
+
+
+def test_link_links_a_suggested_client_once_its_email_is_confirmed(
+    db: Databases, capsys: pytest.CaptureFixture[str]
+) -> None:
+    email = random_email("pair")
+    native, user = uuid.uuid4(), uuid.uuid4()
+    db.add_project_a_client(native, THERAPIST, random_name("Native"), email)
+    db.add_project_b_client(user, random_name("Signed up"), email)
+    assert run(capsys, "backfill", "--cursor", before(user))[0] == 0
+
+    unconfirmed = run(capsys, "link", str(native), str(user))
+    db.b.execute("update auth.users set email_confirmed_at = now() where id = %s", (user,))
+    linked = run(capsys, "link", str(native), str(user))
+
+    assert unconfirmed[0] == 1
+    assert unconfirmed[2] == "error: The client has not confirmed this email in the clients' app yet\n"
+    assert linked[:2] == (0, f"linked: {native} is now {user}\n")
+    assert db.client(native) is None

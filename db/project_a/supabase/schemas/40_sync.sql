@@ -284,6 +284,10 @@ begin
   if v_uid is null or not private.is_therapist() then
     return jsonb_build_object('outcome', 'not_a_therapist');
   end if;
+  if private.resolved_client_id(p_client_id, v_uid) <> p_client_id then
+    -- A linked client's old id: Project B's state was read for the old id, so the caller syncs the new one.
+    return jsonb_build_object('outcome', 'moved', 'client_id', private.resolved_client_id(p_client_id, v_uid));
+  end if;
   if private.held_elsewhere(p_client_id, v_uid) then
     return jsonb_build_object('outcome', 'not_found');
   end if;
@@ -307,7 +311,7 @@ end;
 $$;
 
 comment on function public.sync_client_as(jsonb, uuid, jsonb, jsonb) is
-  'sync_client''s one client for a therapist, in one statement: writes Project B''s state (or archives an active client for an absence), claims the client if nobody has, and answers ok with the write''s row, not_found or not_a_therapist.';
+  'sync_client''s one client for a therapist, in one statement: writes Project B''s state (or archives an active client for an absence), claims the client if nobody has, and answers ok with the write''s row, not_found or not_a_therapist; moved with the new id for an old id of the therapist''s linked client.';
 
 revoke all on function public.sync_client_as(jsonb, uuid, jsonb, jsonb) from public, anon, authenticated;
 grant execute on function public.sync_client_as(jsonb, uuid, jsonb, jsonb) to service_role, client_sync;

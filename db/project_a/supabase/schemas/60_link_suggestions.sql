@@ -96,3 +96,99 @@ comment on function public.reject_link_as(jsonb, uuid, uuid) is
 
 revoke all on function public.reject_link_as(jsonb, uuid, uuid) from public, anon, authenticated;
 grant execute on function public.reject_link_as(jsonb, uuid, uuid) to service_role, client_sync;
+
+-- The old ids of linked clients: a native client's id (old_id) now means the Project B user's (new_id), for the
+-- therapist who linked it only.
+create table private.client_aliases (
+  old_id uuid primary key,
+  new_id uuid not null references public.clients (id) on delete cascade,
+  therapist_id uuid not null,
+  linked_at timestamptz not null default now()
+);
+create index client_aliases_new_id_idx on private.client_aliases (new_id);
+
+-- The client a therapist's id means: the one an old id of theirs was linked into, else the id as given.
+create function private.resolved_client_id(p_client_id uuid, p_therapist_id uuid) returns uuid
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(
+    (select a.new_id from private.client_aliases a where a.old_id = p_client_id and a.therapist_id = p_therapist_id),
+    p_client_id)
+$$;
+
+revoke all on function private.resolved_client_id(uuid, uuid) from public;
+grant execute on function private.resolved_client_id(uuid, uuid) to authenticated, service_role;
+
+-- Links a native client to the Project B user of an open suggestion, in one transaction, for the therapist of
+-- the verified claims `p_claims` (their own client), or for the service role without claims: the user's copy
+-- (`p_client`, Project B's state, written as sync writes it) becomes the therapist's client and takes the native
+-- client's own fields (phone, date of birth, notes; the copy's where the native has none); its sessions and
+-- aliases follow the new id; the old id stays an alias for its therapist; the native row is removed. Answers
+-- {outcome: linked, client_id} or not_found (no such open suggestion of the caller's, the user gone from Project
+-- B, or another therapist's client), email_not_confirmed (checked after not_found: nobody learns more), or
+-- not_a_therapist.
+create function public.link_client_as(
+  p_claims jsonb, p_client_id uuid, p_project_b_user_id uuid, p_email_confirmed boolean, p_client jsonb
+) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid;
+  v_native public.clients;
+  v_user public.clients;
+begin
+  if p_claims is not null then
+    perform set_config('request.jwt.claims', p_claims::text, true);
+    v_uid := auth.uid();
+    if v_uid is null or not private.is_therapist() then
+      return jsonb_build_object('outcome', 'not_a_therapist');
+    end if;
+  end if;
+  select n.* into v_native
+    from private.link_suggestions l
+    join public.clients n on n.id = l.client_id
+   where l.client_id = p_client_id and l.project_b_user_id = p_project_b_user_id and l.closed_at is null
+     and n.synced_from is null and n.status = 'active' and (v_uid is null or n.therapist_id = v_uid)
+     for update of l, n;
+  if not found then
+    return jsonb_build_object('outcome', 'not_found');
+  end if;
+  select * into v_user from public.clients where id = p_project_b_user_id for update;
+  if p_client is null or (found and (v_user.synced_from is null or v_user.therapist_id <> v_native.therapist_id)) then
+    return jsonb_build_object('outcome', 'not_found');
+  end if;
+  if not p_email_confirmed then
+    return jsonb_build_object('outcome', 'email_not_confirmed');
+  end if;
+
+  perform public.upsert_synced_clients(
+    jsonb_build_array(p_client || jsonb_build_object('id', p_project_b_user_id)), v_native.therapist_id);
+  update public.clients u
+     set therapist_id = v_native.therapist_id,
+         phone = coalesce(v_native.phone, u.phone),
+         date_of_birth = coalesce(v_native.date_of_birth, u.date_of_birth),
+         notes = coalesce(v_native.notes, u.notes),
+         updated_at = now()
+   where u.id = p_project_b_user_id and u.synced_from is not null;
+  if not found then  -- the copy could not be written (another synced client holds the email)
+    return jsonb_build_object('outcome', 'not_found');
+  end if;
+  update public.sessions set client_id = p_project_b_user_id where client_id = p_client_id;
+  update private.client_aliases set new_id = p_project_b_user_id where new_id = p_client_id;
+  insert into private.client_aliases (old_id, new_id, therapist_id)
+  values (p_client_id, p_project_b_user_id, v_native.therapist_id);
+  delete from public.clients where id = p_client_id;  -- its suggestions go with it
+  return jsonb_build_object('outcome', 'linked', 'client_id', p_project_b_user_id);
+end;
+$$;
+
+comment on function public.link_client_as(jsonb, uuid, uuid, boolean, jsonb) is
+  'Links a native client to the Project B user of an open suggestion, for the therapist of the verified claims (or the service role without claims): sessions follow the new id, the old id stays an alias for its therapist. Answers {outcome: linked, client_id} | not_found | email_not_confirmed | not_a_therapist.';
+
+revoke all on function public.link_client_as(jsonb, uuid, uuid, boolean, jsonb) from public, anon, authenticated;
+grant execute on function public.link_client_as(jsonb, uuid, uuid, boolean, jsonb) to service_role, client_sync;
