@@ -43,7 +43,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from devtools.postgrest_auth import ANON_ROLE, GatewayError, authenticate
-from devtools.postgrest_http import Refused, Request, read_body, read_request, response
+from devtools.postgrest_http import Closed, Refused, Request, read_body, read_request, response
 from devtools.postgrest_rpc import ApiError, SchemaCache, call, database_error
 
 _RPC_PATH = re.compile(r"^/rest/v1/rpc/([^/]+)$")
@@ -191,6 +191,8 @@ class _Connection(socketserver.StreamRequestHandler):
                 match = _RPC_PATH.match(request.path)
                 function = unquote(match.group(1)) if match else None
                 raw = read_body(self.rfile, self.connection, request)
+            except Closed:
+                return
             except Refused as refused:
                 answer = json.dumps({"message": refused.message})
                 self.connection.sendall(response(refused.status, answer, {}, close=True, head=False))

@@ -5,6 +5,7 @@ it refuses, as it does a malformed or oversized request; the connection then clo
 from __future__ import annotations
 
 import io
+import re
 import socket
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -14,6 +15,8 @@ from urllib.parse import urlsplit
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_LINE_BYTES = 8192  # a request line or a header line (http.server allows 65536, Warp less)
 MAX_HEADERS = 100
+_FRAMING = ("content-length", "transfer-encoding")
+_LENGTH = re.compile(r"[0-9]{1,19}")  # ASCII digits only (str.isdigit takes "²"), and no int() of 5,000 digits
 
 
 @dataclass
@@ -22,6 +25,10 @@ class Request:
     path: str
     headers: dict[str, str]  # names lower-cased
     keep_alive: bool
+
+
+class Closed(Exception):
+    """The caller closed in the middle of a request: nothing is answered, the connection ends."""
 
 
 class Refused(Exception):
@@ -42,21 +49,26 @@ def read_request(rfile: io.BufferedIOBase) -> Request | None:
         return None
     if len(line) > MAX_LINE_BYTES:
         raise Refused(414, "URI Too Long")
-    parts = line.decode("latin-1").split()
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+    parts = line.decode("latin-1").rstrip("\r\n").split(" ")
+    if len(parts) != 3 or parts[2] not in ("HTTP/1.0", "HTTP/1.1") or not all(parts):
         raise Refused(400, "Bad Request")
     method, target, version = parts
     headers: dict[str, str] = {}
     for _ in range(MAX_HEADERS + 1):
         line = rfile.readline(MAX_LINE_BYTES + 1)
-        if line in (b"\r\n", b"\n", b""):
+        if not line:
+            raise Closed  # the caller closed in the middle of the headers
+        if line in (b"\r\n", b"\n"):
             break
         if len(line) > MAX_LINE_BYTES:
             raise Refused(431, "Request Header Fields Too Large")
         name, colon, value = line.decode("latin-1").partition(":")
         if not colon or not name or name != name.strip():
             raise Refused(400, "Bad Request")  # also obsolete line folding (RFC 9112 section 5.2)
-        headers[name.lower()] = value.strip()  # a repeated name keeps its last value
+        name, value = name.lower(), value.strip()
+        if name in _FRAMING and headers.get(name, value) != value:
+            raise Refused(400, "Bad Request")  # two framings of one body (RFC 9112 section 6.3): refused
+        headers[name] = value  # another repeated name keeps its last value
     else:
         raise Refused(431, "Request Header Fields Too Large")
     tokens = {token.strip() for token in headers.get("connection", "").lower().split(",")}
@@ -69,7 +81,7 @@ def read_body(rfile: io.BufferedIOBase, connection: socket.socket, request: Requ
     if "transfer-encoding" in request.headers:
         raise Refused(411, "Length Required")  # postgrest-py and httpx send a Content-Length
     length_header = request.headers.get("content-length", "0")
-    if not length_header.isdigit():
+    if not _LENGTH.fullmatch(length_header):
         raise Refused(400, "Bad Request")
     length = int(length_header)
     if length > MAX_BODY_BYTES:
@@ -78,7 +90,7 @@ def read_body(rfile: io.BufferedIOBase, connection: socket.socket, request: Requ
         connection.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl asks before a large body
     body = rfile.read(length) if length else b""
     if len(body) != length:
-        raise Refused(400, "Bad Request")
+        raise Closed  # the caller closed before the whole body came
     return body
 
 

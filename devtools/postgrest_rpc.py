@@ -122,33 +122,43 @@ class SchemaCache:
     when a call finds no match, so a function created since is found at once."""
 
     def __init__(self) -> None:
-        self._routines: dict[str, list[Routine]] = {}
+        self._routines: dict[str, tuple[int, list[Routine]]] = {}  # name -> (generation, its functions)
         self._queries: dict[tuple[str, frozenset[str]], tuple[Routine, str]] = {}
         self._lock = threading.Lock()
+        self._generation = 0
 
     def find(self, conn: psycopg.Connection[Any], name: str, keys: frozenset[str]) -> Routine:
+        return self._find(conn, name, keys)[0]
+
+    def _find(self, conn: psycopg.Connection[Any], name: str, keys: frozenset[str]) -> tuple[Routine, int]:
+        """The function and the generation of the list it was found in."""
         cached = self._routines.get(name)
         if cached is not None:
             try:
-                return find_routine(conn, name, keys, cached)
+                return find_routine(conn, name, keys, cached[1]), cached[0]
             except ApiError:
                 pass  # a miss reads the catalog again
         fresh = routines(conn, name)
         with self._lock:
-            self._routines[name] = fresh
+            self._generation += 1
+            generation = self._generation
+            self._routines[name] = (generation, fresh)
             self._queries = {key: plan for key, plan in self._queries.items() if key[0] != name}
-        return find_routine(conn, name, keys, fresh)
+        return find_routine(conn, name, keys, fresh), generation
 
     def query(self, conn: psycopg.Connection[Any], name: str, keys: frozenset[str]) -> tuple[Routine, str]:
-        """The function these keys call and the query text of the call with its settings (see `call`)."""
+        """The function these keys call and the query text of the call with its settings (see `call`). A query
+        built from a list another thread has read again since is used once, not kept."""
         planned = self._queries.get((name, keys))
         if planned is not None:
             return planned
-        routine = self.find(conn, name, keys)
+        routine, generation = self._find(conn, name, keys)
         settings_query = _SETTINGS + (_READ_ONLY if routine.read_only else "")
         text = sql.SQL("{}; {}").format(sql.SQL(settings_query), call_statement(routine, keys)).as_string(conn)
         with self._lock:
-            self._queries[(name, keys)] = (routine, text)
+            current = self._routines.get(name)
+            if current is not None and current[0] == generation:
+                self._queries[(name, keys)] = (routine, text)
         return routine, text
 
 

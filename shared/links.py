@@ -13,6 +13,8 @@ from shared.models import Therapist
 from shared.ports import LinkSuggestion, ProjectA, ProjectB
 from shared.sync import CLIENT_NOT_FOUND
 
+LINKS_LIMIT = 1000  # suggestions per answer, oldest first
+
 
 class LinkService:
     def __init__(self, project_a: ProjectA, project_b: ProjectB) -> None:
@@ -23,7 +25,7 @@ class LinkService:
         """The caller's open suggestions, oldest first (all of them for the service role); 403 for a user who is
         not a therapist."""
         claims = None if isinstance(caller, ServiceRole) else caller.claims
-        found = self.project_a.link_suggestions(claims)
+        found = self.project_a.link_suggestions(claims, LINKS_LIMIT)
         if found is None:
             raise NotATherapist("Only therapists see link suggestions")
         return found

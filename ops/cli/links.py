@@ -17,6 +17,7 @@ def links(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     from ops.cli.commands import utc
     from shared.auth import ServiceRole
+    from shared.links import LINKS_LIMIT
     from shared.wiring import link_service
 
     found = link_service().suggestions(ServiceRole())
@@ -29,7 +30,10 @@ def links(args: argparse.Namespace, out: Console, err: Console) -> int:
     for suggestion in found:
         table.add_row(str(suggestion.client_id), str(suggestion.project_b_user_id), utc(suggestion.since))
     out.print(table)
-    out.print(f"{len(found)} open link suggestions", markup=False, highlight=False)
+    line = f"{len(found)} open link suggestions"
+    if len(found) == LINKS_LIMIT:
+        line += f" (the oldest {LINKS_LIMIT}; link or reject some to see more)"
+    out.print(line, markup=False, highlight=False)
     return OK
 
 

@@ -236,3 +236,33 @@ def test_a_suggestion_is_not_shown_once_another_therapist_has_the_project_b_user
     assert pair in shown
     assert pair not in pairs(links(token(THERAPIST)))
     assert pair not in pairs(links(token(OTHER_THERAPIST)))
+
+
+def test_a_suggestion_its_therapist_may_not_see_cannot_be_rejected_either(
+    db: Databases, token: Callable[..., str]
+) -> None:
+    """Once another therapist has the Project B user, rejecting the pair answers as for a pair that never was."""
+    pair = suggested(db, THERAPIST)
+    booked = function_client("create_session").post(
+        "/",
+        json={"client_id": pair[1], "starts_at": "2031-07-09T10:00:00Z", "duration_minutes": 50},
+        headers={"Authorization": f"Bearer {token(OTHER_THERAPIST)}"},
+    )
+    assert booked.status_code == 201
+
+    hidden = reject(token(THERAPIST), pair)
+    never_was = reject(token(THERAPIST), (pair[0], str(uuid.uuid4())))
+
+    assert (hidden.status_code, hidden.json) == (404, never_was.json)
+
+
+def test_no_suggestion_is_recorded_for_a_user_the_upsert_does_not_write(db: Databases) -> None:
+    """A user whose email another synced client holds is a conflict: no suggestion for a native client with it."""
+    email = random_email("conflicted")
+    native, holder, user = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    db.add_project_a_client(native, THERAPIST, random_name("Native"), email)
+    db.add_project_a_client(holder, None, random_name("Holder"), email, synced=True)
+    db.add_project_b_client(user, random_name("Signed up"), email)
+
+    assert call(SERVICE, {"client_id": str(user)}).json["outcome"] == "conflict"
+    assert db.count("a", "private.link_suggestions", "project_b_user_id = %s", (user,)) == 0

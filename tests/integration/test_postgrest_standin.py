@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from postgrest import APIError, SyncPostgrestClient
 
@@ -347,3 +348,27 @@ def test_a_chunked_body_is_411_and_an_oversized_one_413_and_either_closes_the_co
 
     assert (chunked.status_code, chunked.headers.get("connection")) == (411, "close")
     assert (oversized.status_code, oversized.headers.get("connection")) == (413, "close")
+
+
+def test_a_query_built_while_another_call_reads_the_functions_again_is_used_once_not_kept(
+    projects: LocalProjects, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import devtools.postgrest_rpc as rpc
+
+    cache, keys, built = rpc.SchemaCache(), frozenset({"p_limit"}), []
+    real = rpc.call_statement
+
+    with psycopg.connect(authenticator_url(projects.server_url, projects.project_a_url)) as conn:
+
+        def build(routine: Any, given: frozenset[str]) -> Any:
+            if not built:  # meanwhile, another call's miss reads sync_conflicts' functions again
+                with pytest.raises(rpc.ApiError):
+                    cache.find(conn, "sync_conflicts", frozenset({"no_such_argument"}))
+            built.append(given)
+            return real(routine, given)
+
+        monkeypatch.setattr(rpc, "call_statement", build)
+        for _ in range(3):
+            cache.query(conn, "sync_conflicts", keys)
+
+    assert len(built) == 2  # the first, built from the older list, was not kept; the second was

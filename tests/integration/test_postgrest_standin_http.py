@@ -95,6 +95,10 @@ def test_connection_close_and_http_1_0_close_after_the_answer(standin: Postgrest
         (b"POST /rest/v1/rpc/x HTTP/1.1\r\nno colon here\r\n\r\n", 400),
         (b"POST /rest/v1/rpc/x HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400),
         (b"POST /rest/v1/rpc/x HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
+        (b"POST /rest/v1/rpc/x HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n", 400),  # "2" to str.isdigit
+        (b"POST /rest/v1/rpc/x HTTP/1.1\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n", 400),
+        (b"POST /rest/v1/rpc/x HTTP/1.1\r\nContent-Length: 40\r\nContent-Length: 2\r\n\r\n{}", 400),
+        (b"POST\xa0/rest/v1/rpc/x HTTP/1.1\r\n\r\n", 400),
         (b"POST /" + b"a" * MAX_LINE_BYTES + b" HTTP/1.1\r\n\r\n", 414),
         (b"POST /rest/v1/rpc/x HTTP/1.1\r\nX-Long: " + b"a" * MAX_LINE_BYTES + b"\r\n\r\n", 431),
         (b"POST /rest/v1/rpc/x HTTP/1.1\r\n" + b"X-Many: 1\r\n" * (MAX_HEADERS + 1) + b"\r\n", 431),
@@ -127,3 +131,13 @@ def test_head_is_answered_without_a_body_and_the_connection_serves_on(conn: sock
 
     assert (status, int(headers["content-length"]) > 0) == (405, True)
     assert read_answer(conn)[0] == 200  # no body of the HEAD answer was taken for this one's
+
+
+@pytest.mark.parametrize(
+    "cut", [b"\r\nHost: x\r\n", b"\r\nContent-Length: 10\r\n\r\n{}"], ids=["in the headers", "in the body"]
+)
+def test_a_request_cut_off_is_not_served(conn: socket.socket, cut: bytes) -> None:
+    conn.sendall(f"POST /rest/v1/rpc/sync_conflicts HTTP/1.1\r\napikey: {SERVICE_KEY}".encode() + cut)
+    conn.shutdown(socket.SHUT_WR)
+
+    assert conn.recv(1024) == b""  # closed without an answer: nothing was run

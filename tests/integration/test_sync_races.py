@@ -34,11 +34,11 @@ def wait_until_blocked(db: Databases, application_name: str, timeout: float = 10
     raise AssertionError(f"no backend of {application_name} waited for a lock within {timeout} s")
 
 
-def sync_while_a_row_is_inserted(
+def sync_while_a_row_is_written(
     projects: Any, db: Databases, client_id: uuid.UUID, insert: str, params: tuple[Any, ...]
 ) -> list[Any]:
-    """Project A inserts a row (not yet committed) while the sync of `client_id` runs: the sync waits on that row's
-    lock, then the insert commits. The sync's outcomes."""
+    """Project A writes a row (not yet committed) while the sync of `client_id` runs: the sync waits on that row's
+    lock, then the write commits. The sync's outcomes."""
     outcome: list[Any] = []
     with psycopg.connect(projects.project_a_url) as holding:
         holding.execute(insert, params)
@@ -60,7 +60,7 @@ def test_an_email_taken_while_the_copy_is_written_is_retried_then_a_conflict(
     email = random_email("contested")
     client_id = new_project_b_client(db, email=email)
     holder = uuid.uuid4()
-    outcome = sync_while_a_row_is_inserted(
+    outcome = sync_while_a_row_is_written(
         projects,
         db,
         client_id,
@@ -104,7 +104,7 @@ def test_a_native_row_committed_while_the_copy_is_written_is_left_untouched(
     the upsert's guard skips it (it is not synced from Project B) and the answer is a conflict of kind id."""
     reconfigure(DB_LOCK_TIMEOUT_MS="10000")
     client_id = new_project_b_client(db, name="From Project B")
-    outcome = sync_while_a_row_is_inserted(
+    outcome = sync_while_a_row_is_written(
         projects,
         db,
         client_id,
@@ -131,3 +131,19 @@ def test_a_user_removed_from_therapists_between_the_two_calls_copies_nothing(pro
         ).fetchone()[0]
     assert answer == {"outcome": "not_a_therapist"}
     assert db.client(client_id) is None
+
+
+def test_a_native_client_deleted_while_its_suggestion_is_recorded_is_skipped(projects: Any, db: Databases) -> None:
+    """The upsert records a link suggestion for a native client with the user's email; its therapist deletes that
+    client at the same moment. The suggestion is skipped (no foreign key error failing the whole upsert)."""
+    email = random_email("deleted")
+    native = uuid.uuid4()
+    db.add_project_a_client(native, THERAPIST, "Native", email)
+    client_id = new_project_b_client(db, email=email)
+
+    outcome = sync_while_a_row_is_written(
+        projects, db, client_id, "delete from public.clients where id = %s", (native,)
+    )
+
+    assert [result.outcome for result in outcome] == ["inserted"]
+    assert db.count("a", "private.link_suggestions", "project_b_user_id = %s", (client_id,)) == 0

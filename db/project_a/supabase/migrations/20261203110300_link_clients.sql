@@ -53,13 +53,14 @@ begin
       return jsonb_build_object('outcome', 'not_a_therapist');
     end if;
   end if;
-  select n.* into v_native
-    from private.link_suggestions l
-    join public.clients n on n.id = l.client_id
-   where l.client_id = p_client_id and l.project_b_user_id = p_project_b_user_id and l.closed_at is null
-     and n.synced_from is null and n.status = 'active' and (v_uid is null or n.therapist_id = v_uid)
-     for update of l, n;
+  perform 1 from private.visible_link_suggestions v
+   where v.client_id = p_client_id and v.project_b_user_id = p_project_b_user_id
+     and (v_uid is null or v.therapist_id = v_uid);
   if not found then
+    return jsonb_build_object('outcome', 'not_found');
+  end if;
+  select * into v_native from public.clients where id = p_client_id for update;
+  if not found then  -- deleted meanwhile
     return jsonb_build_object('outcome', 'not_found');
   end if;
   select * into v_user from public.clients where id = p_project_b_user_id for update;
@@ -78,8 +79,9 @@ begin
          date_of_birth = coalesce(v_native.date_of_birth, u.date_of_birth),
          notes = coalesce(v_native.notes, u.notes),
          updated_at = now()
-   where u.id = p_project_b_user_id and u.synced_from is not null;
-  if not found then  -- the copy could not be written (another synced client holds the email)
+   where u.id = p_project_b_user_id and u.synced_from is not null and lower(u.email) = lower(v_native.email);
+  if not found then  -- the copy could not be written (another synced client holds the email), or Project B's
+                     -- email no longer matches the native client's
     return jsonb_build_object('outcome', 'not_found');
   end if;
   update public.sessions set client_id = p_project_b_user_id where client_id = p_client_id;

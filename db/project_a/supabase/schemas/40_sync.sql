@@ -156,13 +156,15 @@ begin
            and c.synced_from is not null
          limit 1
       ) holder on true
-  ), suggested as (
+  ), suggested as (  -- FOR KEY SHARE: a native client deleted meanwhile is skipped, not a foreign key error
     insert into private.link_suggestions (client_id, project_b_user_id)
-    select n.id, r.id
-      from ranked r
+    select n.id, k.id
+      from checked k
       join public.clients n
-        on r.email is not null and n.email is not null and lower(n.email) = lower(r.email)
-       and n.synced_from is null and n.id <> r.id
+        on k.email is not null and n.email is not null and lower(n.email) = lower(k.email)
+       and n.synced_from is null and n.id <> k.id
+     where k.kind is null
+       for key share of n
     on conflict do nothing
   ), written as (
     insert into public.clients as c

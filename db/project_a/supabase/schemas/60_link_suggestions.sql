@@ -14,6 +14,16 @@ create table private.link_suggestions (
 );
 create index link_suggestions_open_idx on private.link_suggestions (since) where closed_at is null;
 
+-- The suggestions a therapist may see and act on (list, link, reject): open, both clients active, their emails
+-- still matching, and the Project B user nobody's client or the native client's therapist's.
+create view private.visible_link_suggestions as
+select l.client_id, l.project_b_user_id, l.since, n.therapist_id
+  from private.link_suggestions l
+  join public.clients n on n.id = l.client_id and n.synced_from is null and n.status = 'active'
+  join public.clients b on b.id = l.project_b_user_id and b.synced_from is not null and b.status = 'active'
+                        and (b.therapist_id is null or b.therapist_id = n.therapist_id)
+ where l.closed_at is null and lower(n.email) = lower(b.email);
+
 -- The open suggestions, oldest first: of the therapist of the verified claims `p_claims` (not_a_therapist
 -- unless they are one), or all of them without claims (the service role). Ids and since only: nothing of the
 -- Project B user beyond the match is shown before linking.
@@ -38,14 +48,10 @@ begin
     select jsonb_agg(jsonb_build_object('client_id', s.client_id, 'project_b_user_id', s.project_b_user_id,
                                         'since', s.since) order by s.since, s.client_id, s.project_b_user_id)
       from (
-        select l.client_id, l.project_b_user_id, l.since
-          from private.link_suggestions l
-          join public.clients n on n.id = l.client_id and n.synced_from is null and n.status = 'active'
-          join public.clients b on b.id = l.project_b_user_id and b.synced_from is not null and b.status = 'active'
-                                and (b.therapist_id is null or b.therapist_id = n.therapist_id)
-         where l.closed_at is null and lower(n.email) = lower(b.email)
-           and (v_uid is null or n.therapist_id = v_uid)
-         order by l.since, l.client_id, l.project_b_user_id
+        select v.client_id, v.project_b_user_id, v.since
+          from private.visible_link_suggestions v
+         where v_uid is null or v.therapist_id = v_uid
+         order by v.since, v.client_id, v.project_b_user_id
          limit least(greatest(p_limit, 1), 5000)
       ) s
   ), '[]'::jsonb));
@@ -59,7 +65,8 @@ revoke all on function public.link_suggestions_for(jsonb, integer) from public, 
 grant execute on function public.link_suggestions_for(jsonb, integer) to service_role, client_sync;
 
 -- Closes the suggestion of `p_client_id` (a native client) and `p_project_b_user_id` as rejected, for the
--- therapist of the verified claims `p_claims` (their own client only), or for the service role without claims.
+-- therapist of the verified claims `p_claims` (one they may see: private.visible_link_suggestions), or for the
+-- service role without claims.
 -- Answers {outcome: rejected} (again for one rejected already: the same request twice answers the same),
 -- not_found (no such suggestion of the caller's, open or rejected; one answer whoever's the client is), or
 -- not_a_therapist. A rejected pair never opens again.
@@ -81,12 +88,18 @@ begin
     end if;
   end if;
   update private.link_suggestions l
-     set closed_at = coalesce(l.closed_at, now()), closed_as = coalesce(l.closed_as, 'rejected')
-    from public.clients n
-   where l.client_id = p_client_id and l.project_b_user_id = p_project_b_user_id
-     and (l.closed_at is null or l.closed_as = 'rejected')
-     and n.id = l.client_id and (v_uid is null or n.therapist_id = v_uid)
+     set closed_at = now(), closed_as = 'rejected'
+   where l.client_id = p_client_id and l.project_b_user_id = p_project_b_user_id and l.closed_at is null
+     and exists (select 1 from private.visible_link_suggestions v
+                  where v.client_id = l.client_id and v.project_b_user_id = l.project_b_user_id
+                    and (v_uid is null or v.therapist_id = v_uid))
   returning l.closed_as into v_closed_as;
+  if not found then  -- rejected before by the caller: the same answer again
+    select l.closed_as into v_closed_as
+      from private.link_suggestions l join public.clients n on n.id = l.client_id
+     where l.client_id = p_client_id and l.project_b_user_id = p_project_b_user_id and l.closed_as = 'rejected'
+       and (v_uid is null or n.therapist_id = v_uid);
+  end if;
   return jsonb_build_object('outcome', case when v_closed_as = 'rejected' then 'rejected' else 'not_found' end);
 end;
 $$;
@@ -149,13 +162,14 @@ begin
       return jsonb_build_object('outcome', 'not_a_therapist');
     end if;
   end if;
-  select n.* into v_native
-    from private.link_suggestions l
-    join public.clients n on n.id = l.client_id
-   where l.client_id = p_client_id and l.project_b_user_id = p_project_b_user_id and l.closed_at is null
-     and n.synced_from is null and n.status = 'active' and (v_uid is null or n.therapist_id = v_uid)
-     for update of l, n;
+  perform 1 from private.visible_link_suggestions v
+   where v.client_id = p_client_id and v.project_b_user_id = p_project_b_user_id
+     and (v_uid is null or v.therapist_id = v_uid);
   if not found then
+    return jsonb_build_object('outcome', 'not_found');
+  end if;
+  select * into v_native from public.clients where id = p_client_id for update;
+  if not found then  -- deleted meanwhile
     return jsonb_build_object('outcome', 'not_found');
   end if;
   select * into v_user from public.clients where id = p_project_b_user_id for update;
@@ -174,8 +188,9 @@ begin
          date_of_birth = coalesce(v_native.date_of_birth, u.date_of_birth),
          notes = coalesce(v_native.notes, u.notes),
          updated_at = now()
-   where u.id = p_project_b_user_id and u.synced_from is not null;
-  if not found then  -- the copy could not be written (another synced client holds the email)
+   where u.id = p_project_b_user_id and u.synced_from is not null and lower(u.email) = lower(v_native.email);
+  if not found then  -- the copy could not be written (another synced client holds the email), or Project B's
+                     -- email no longer matches the native client's
     return jsonb_build_object('outcome', 'not_found');
   end if;
   update public.sessions set client_id = p_project_b_user_id where client_id = p_client_id;
