@@ -319,14 +319,20 @@ def test_an_error_line_quotes_no_row_of_the_database(db: Databases) -> None:
     assert email not in line
 
 
-def test_links_lists_the_open_suggestions_and_reject_link_closes_one_for_good(
-    db: Databases, capsys: pytest.CaptureFixture[str]
-) -> None:
+def backfilled_pair(db: Databases, capsys: pytest.CaptureFixture[str]) -> tuple[uuid.UUID, uuid.UUID]:
+    """A native client and a Project B user with its email, brought in by a backfill: a link suggestion."""
     email = random_email("pair")
     native, user = uuid.uuid4(), uuid.uuid4()
     db.add_project_a_client(native, THERAPIST, random_name("Native"), email)
     db.add_project_b_client(user, random_name("Signed up"), email)
     assert run(capsys, "backfill", "--cursor", before(user))[0] == 0
+    return native, user
+
+
+def test_links_lists_the_open_suggestions_and_reject_link_closes_one_for_good(
+    db: Databases, capsys: pytest.CaptureFixture[str]
+) -> None:
+    native, user = backfilled_pair(db, capsys)
 
     code, listed, err = run(capsys, "links")
     assert code == 0, err
@@ -345,11 +351,7 @@ def test_links_lists_the_open_suggestions_and_reject_link_closes_one_for_good(
 def test_link_links_a_suggested_client_once_its_email_is_confirmed(
     db: Databases, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    email = random_email("pair")
-    native, user = uuid.uuid4(), uuid.uuid4()
-    db.add_project_a_client(native, THERAPIST, random_name("Native"), email)
-    db.add_project_b_client(user, random_name("Signed up"), email)
-    assert run(capsys, "backfill", "--cursor", before(user))[0] == 0
+    native, user = backfilled_pair(db, capsys)
 
     unconfirmed = run(capsys, "link", str(native), str(user))
     db.b.execute("update auth.users set email_confirmed_at = now() where id = %s", (user,))

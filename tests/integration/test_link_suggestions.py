@@ -78,6 +78,15 @@ def taken_emails(db: Databases) -> tuple[str, str]:
     return theirs, synced
 
 
+def same_email(db: Databases, therapist: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID, str]:
+    """A native client of `therapist` and a Project B user (not synced yet) with the same email."""
+    email = random_email("pair")
+    native, user = uuid.uuid4(), uuid.uuid4()
+    db.add_project_a_client(native, therapist, random_name("Native"), email)
+    db.add_project_b_client(user, random_name("Signed up"), email)
+    return native, user, email
+
+
 def test_a_therapists_write_answers_the_same_whoever_else_has_the_email(projects: Any, db: Databases) -> None:
     """The probe: another therapist's native client, a synced client and a fresh email all answer alike."""
     inserted = [insert_as(projects, THERAPIST, email) for email in (*taken_emails(db), random_email("fresh"))]
@@ -121,10 +130,7 @@ def test_another_therapist_books_a_project_b_user_whose_email_a_native_client_ha
     db: Databases, token: Callable[..., str]
 ) -> None:
     """Before, the native client kept the user out of Project A and every booking of them was 409 email_conflict."""
-    email = random_email("taken")
-    native, user = uuid.uuid4(), uuid.uuid4()
-    db.add_project_a_client(native, THERAPIST, random_name("Native"), email)
-    db.add_project_b_client(user, random_name("Signed up"), email)
+    native, user, _ = same_email(db, THERAPIST)
 
     booked = function_client("create_session").post(
         "/",
@@ -143,10 +149,7 @@ def test_another_therapist_books_a_project_b_user_whose_email_a_native_client_ha
 def test_a_suggestion_is_shown_while_the_emails_match_and_never_again_once_rejected(
     db: Databases, token: Callable[..., str]
 ) -> None:
-    email = random_email("match")
-    native, user = uuid.uuid4(), uuid.uuid4()
-    db.add_project_a_client(native, THERAPIST, random_name("Native"), email)
-    db.add_project_b_client(user, random_name("Signed up"), email)
+    native, user, email = same_email(db, THERAPIST)
     assert call(SERVICE, {"client_id": str(user)}).status_code == 200
     pair = (str(native), str(user))
 
@@ -178,10 +181,7 @@ def test_links_is_for_therapists_and_the_service_role(fresh: Databases, token: C
 
 def suggested(db: Databases, therapist: uuid.UUID) -> tuple[str, str]:
     """A native client of `therapist` and a synced Project B user with its email: an open suggestion."""
-    email = random_email("pair")
-    native, user = uuid.uuid4(), uuid.uuid4()
-    db.add_project_a_client(native, therapist, random_name("Native"), email)
-    db.add_project_b_client(user, random_name("Signed up"), email)
+    native, user, _ = same_email(db, therapist)
     assert call(SERVICE, {"client_id": str(user)}).status_code == 200
     return str(native), str(user)
 
