@@ -48,7 +48,9 @@ class LinkService:
         claims = None if isinstance(caller, ServiceRole) else caller.claims
         with log_context(client_id=client_id, project_b_user_id=project_b_user_id):
             (state,) = self.project_b.read_clients([project_b_user_id])
-            confirmed = self.project_b.email_confirmed(project_b_user_id)
+            # The email the link will match (Project A compares it with the native client's), confirmed as such.
+            email = str(state.client.profile.get("email") or "") if state.client is not None else ""
+            confirmed = self.project_b.email_confirmed(project_b_user_id, email)
             outcome, linked = self.project_a.link_client(
                 claims, client_id, project_b_user_id, email_confirmed=confirmed, state=state
             )

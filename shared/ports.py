@@ -277,6 +277,6 @@ class ProjectB(Protocol):
         """Up to `limit` changes (profiles written, profiles deleted) after `since`, in (version, id) order."""
         ...
 
-    def email_confirmed(self, user_id: UUID) -> bool:
-        """Whether the user's email is confirmed (false for an unknown id)."""
+    def email_confirmed(self, user_id: UUID, email: str) -> bool:
+        """Whether the user's email is `email` and confirmed (false for an unknown id)."""
         ...

@@ -65,7 +65,7 @@ _SYNC_CLIENT_AS = "select public.sync_client_as(%s, %s, %s, %s)"
 _LINK_SUGGESTIONS_FOR = "select public.link_suggestions_for(%s, %s)"
 _REJECT_LINK_AS = "select public.reject_link_as(%s, %s, %s)"
 _LINK_CLIENT_AS = "select public.link_client_as(%s, %s, %s, %s, %s)"
-_EMAIL_CONFIRMED = "select public.email_confirmed(%s)"
+_EMAIL_CONFIRMED = "select public.email_confirmed(%s, %s)"
 RECONCILE = "reconcile"
 
 
@@ -225,9 +225,9 @@ class PostgresProjectB(_PostgresProject):
         return [source_state(row) for row in rows]
 
     @retried
-    def email_confirmed(self, user_id: UUID) -> bool:
+    def email_confirmed(self, user_id: UUID, email: str) -> bool:
         with pooled_connection(self._pool()) as conn:
-            row = conn.execute(_EMAIL_CONFIRMED, (user_id,)).fetchone()
+            row = conn.execute(_EMAIL_CONFIRMED, (user_id, email)).fetchone()
         return bool(row and row[0])
 
     @retried

@@ -210,8 +210,8 @@ class RpcProjectB(_RpcProject):
         return [source_state(row) for row in rows]
 
     @retried
-    def email_confirmed(self, user_id: UUID) -> bool:
-        return bool(self._call("email_confirmed", {"p_user_id": str(user_id)}))
+    def email_confirmed(self, user_id: UUID, email: str) -> bool:
+        return bool(self._call("email_confirmed", {"p_user_id": str(user_id), "p_email": email}))
 
     @retried
     def read_client_page(self, after: UUID | None, limit: int, until: UUID | None = None) -> ClientPage:

@@ -77,7 +77,7 @@ ALLOWED = {
             "function public.client_changes(p_since timestamp with time zone, p_since_id uuid, p_limit integer)",
             "function public.client_page(p_after uuid, p_limit integer, p_until uuid)",
             "function public.client_states(p_ids uuid[])",
-            "function public.email_confirmed(p_user_id uuid)",
+            "function public.email_confirmed(p_user_id uuid, p_email text)",
         ]
     ),
 }

@@ -3,10 +3,13 @@ Project B has confirmed the email; its sessions follow, and its old id still res
 
 from __future__ import annotations
 
+import json
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 import pytest
 
 from devtools.tokens import sign_service_role_token
@@ -111,4 +114,83 @@ def test_a_project_b_user_another_therapist_has_is_not_linked(db: Databases, tok
 
     assert (refused.status_code, refused.json["error"]["code"]) == (404, "client_not_found")
     assert db.client(user)["therapist_id"] == OTHER_THERAPIST
+    assert db.client(native) is not None
+
+
+def test_an_old_id_resolves_only_for_the_caller_and_nobody_can_ask_for_another_therapist(
+    projects: Any, db: Databases, token: Callable[..., str]
+) -> None:
+    native, user = suggested(db, THERAPIST, confirmed=True)
+    assert link(token(THERAPIST), native, user).status_code == 200
+
+    def resolved_as(therapist: uuid.UUID) -> Any:
+        with psycopg.connect(projects.project_a_url) as conn:
+            conn.execute(
+                "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+                (json.dumps({"sub": str(therapist), "role": "authenticated"}),),
+            )
+            return conn.execute("select private.resolved_client_id(%s)", (native,)).fetchone()[0]
+
+    assert resolved_as(THERAPIST) == user
+    assert resolved_as(OTHER_THERAPIST) == native
+    overloads = db.a.execute("select count(*) from pg_proc where proname = 'resolved_client_id'").fetchone()[0]
+    assert overloads == 1  # no variant that takes a therapist's id
+
+
+def test_a_rejected_pair_and_a_user_gone_from_project_b_are_not_linked(
+    db: Databases, token: Callable[..., str]
+) -> None:
+    rejected, gone = suggested(db, THERAPIST, confirmed=True), suggested(db, THERAPIST, confirmed=True)
+    reject = {"mode": "reject_link", "client_id": str(rejected[0]), "project_b_user_id": str(rejected[1])}
+    assert call(token(THERAPIST), reject).status_code == 200
+    db.b.execute("delete from auth.users where id = %s", (gone[1],))
+
+    answers = [link(token(THERAPIST), *pair) for pair in (rejected, gone)]
+
+    assert [(a.status_code, a.json["error"]["code"]) for a in answers] == [(404, "client_not_found")] * 2
+    assert db.client(rejected[0]) is not None and db.client(gone[0]) is not None
+
+
+def test_only_a_confirmation_of_the_matched_email_counts(db: Databases) -> None:
+    _, user = suggested(db, THERAPIST, confirmed=True)
+    email = db.b.execute("select email from auth.users where id = %s", (user,)).fetchone()[0]
+
+    def confirmed(address: str) -> bool:
+        return bool(db.b.execute("select public.email_confirmed(%s, %s)", (user, address)).fetchone()[0])
+
+    assert confirmed(email.upper())
+    assert not confirmed(random_email("other"))
+    assert not confirmed("")
+
+
+@pytest.mark.direct_only("watches the functions' own database connection wait for the lock")
+def test_a_reject_that_commits_while_a_link_waits_wins(projects: Any, db: Databases) -> None:
+    """The link checks the suggestion, then waits for its row; a reject commits meanwhile: the link is a 404."""
+    from shared.auth import ServiceRole
+    from shared.errors import ClientNotFound
+    from shared.wiring import link_service
+    from tests.integration.test_sync_races import wait_until_blocked
+
+    native, user = suggested(db, THERAPIST, confirmed=True)
+    raised: list[BaseException] = []
+
+    def linking() -> None:
+        try:
+            link_service().link(ServiceRole(), native, user)
+        except BaseException as exc:
+            raised.append(exc)
+
+    with psycopg.connect(projects.project_a_url) as rejecting:
+        rejecting.execute(
+            "update private.link_suggestions set closed_at = now(), closed_as = 'rejected'"
+            " where client_id = %s and project_b_user_id = %s",
+            (native, user),
+        )
+        thread = threading.Thread(target=linking)
+        thread.start()
+        wait_until_blocked(db, "client-sync-project_a")
+        rejecting.commit()
+    thread.join(timeout=30)
+
+    assert [type(exc) for exc in raised] == [ClientNotFound]
     assert db.client(native) is not None

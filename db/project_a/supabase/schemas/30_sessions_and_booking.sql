@@ -113,7 +113,7 @@ declare
   v_access text;
   v_session public.sessions;
 begin
-  p_client_id := private.resolved_client_id(p_client_id, v_uid);  -- a linked client's old id means the new one
+  p_client_id := private.resolved_client_id(p_client_id);  -- a linked client's old id means the new one
   -- Row level security shows a non-therapist no session, and client_access answers not_a_therapist.
   if p_idempotency_key is not null then
     select * into v_session from public.sessions

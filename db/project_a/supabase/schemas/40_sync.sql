@@ -286,9 +286,9 @@ begin
   if v_uid is null or not private.is_therapist() then
     return jsonb_build_object('outcome', 'not_a_therapist');
   end if;
-  if private.resolved_client_id(p_client_id, v_uid) <> p_client_id then
+  if private.resolved_client_id(p_client_id) <> p_client_id then
     -- A linked client's old id: Project B's state was read for the old id, so the caller syncs the new one.
-    return jsonb_build_object('outcome', 'moved', 'client_id', private.resolved_client_id(p_client_id, v_uid));
+    return jsonb_build_object('outcome', 'moved', 'client_id', private.resolved_client_id(p_client_id));
   end if;
   if private.held_elsewhere(p_client_id, v_uid) then
     return jsonb_build_object('outcome', 'not_found');

@@ -120,20 +120,22 @@ create table private.client_aliases (
 );
 create index client_aliases_new_id_idx on private.client_aliases (new_id);
 
--- The client a therapist's id means: the one an old id of theirs was linked into, else the id as given.
-create function private.resolved_client_id(p_client_id uuid, p_therapist_id uuid) returns uuid
+-- The client the calling therapist (auth.uid(), from the request's claims) means by an id: the one an old id of
+-- theirs was linked into, else the id as given. It takes no therapist as an argument, so that nobody can ask it
+-- about another therapist's aliases.
+create function private.resolved_client_id(p_client_id uuid) returns uuid
 language sql
 stable
 security definer
 set search_path = ''
 as $$
   select coalesce(
-    (select a.new_id from private.client_aliases a where a.old_id = p_client_id and a.therapist_id = p_therapist_id),
+    (select a.new_id from private.client_aliases a where a.old_id = p_client_id and a.therapist_id = auth.uid()),
     p_client_id)
 $$;
 
-revoke all on function private.resolved_client_id(uuid, uuid) from public;
-grant execute on function private.resolved_client_id(uuid, uuid) to authenticated, service_role;
+revoke all on function private.resolved_client_id(uuid) from public;
+grant execute on function private.resolved_client_id(uuid) to authenticated, service_role;
 
 -- Links a native client to the Project B user of an open suggestion, in one transaction, for the therapist of
 -- the verified claims `p_claims` (their own client), or for the service role without claims: the user's copy
@@ -153,7 +155,7 @@ as $$
 declare
   v_uid uuid;
   v_native public.clients;
-  v_user public.clients;
+  v_written text;
 begin
   if p_claims is not null then
     perform set_config('request.jwt.claims', p_claims::text, true);
@@ -168,20 +170,29 @@ begin
   if not found then
     return jsonb_build_object('outcome', 'not_found');
   end if;
+  -- The user's row before the native one, as the upsert takes them (no deadlock with it), and then the
+  -- suggestion; once all three are held, the suggestion must still be one the caller may act on (a reject, an
+  -- archive or another therapist's booking may have come first).
+  perform 1 from public.clients where id = p_project_b_user_id for update;
   select * into v_native from public.clients where id = p_client_id for update;
-  if not found then  -- deleted meanwhile
-    return jsonb_build_object('outcome', 'not_found');
-  end if;
-  select * into v_user from public.clients where id = p_project_b_user_id for update;
-  if p_client is null or (found and (v_user.synced_from is null or v_user.therapist_id <> v_native.therapist_id)) then
+  perform 1 from private.link_suggestions
+   where client_id = p_client_id and project_b_user_id = p_project_b_user_id for update;
+  perform 1 from private.visible_link_suggestions v
+   where v.client_id = p_client_id and v.project_b_user_id = p_project_b_user_id
+     and (v_uid is null or v.therapist_id = v_uid);
+  if not found or p_client is null then
     return jsonb_build_object('outcome', 'not_found');
   end if;
   if not p_email_confirmed then
     return jsonb_build_object('outcome', 'email_not_confirmed');
   end if;
 
-  perform public.upsert_synced_clients(
-    jsonb_build_array(p_client || jsonb_build_object('id', p_project_b_user_id)), v_native.therapist_id);
+  select u.outcome into v_written
+    from public.upsert_synced_clients(
+           jsonb_build_array(p_client || jsonb_build_object('id', p_project_b_user_id)), v_native.therapist_id) u;
+  if v_written = 'conflict' then  -- Project B's email is held by another synced client now
+    return jsonb_build_object('outcome', 'not_found');
+  end if;
   update public.clients u
      set therapist_id = v_native.therapist_id,
          phone = coalesce(v_native.phone, u.phone),

@@ -175,20 +175,22 @@ grant execute on function public.client_states(uuid[]) to service_role, client_s
 grant execute on function public.client_page(uuid, integer, uuid) to service_role, client_sync;
 grant execute on function public.client_changes(timestamptz, uuid, integer) to service_role, client_sync;
 
--- Whether the user's email is confirmed (auth.users.email_confirmed_at, GoTrue's column): linking a native
--- client of Project A to the user needs it, so that a stranger who signs up with a client's email is not linked
--- to that client's record. False for an unknown id.
-create function public.email_confirmed(p_user_id uuid) returns boolean
+-- Whether the user's email is `p_email` and confirmed (auth.users.email_confirmed_at, GoTrue's column): linking a
+-- native client of Project A to the user needs it, so that a stranger who signs up with a client's email is not
+-- linked to that client's record; the email is the one the link matched, so a confirmation of another email (or
+-- of an email changed since without one) does not count. False for an unknown id.
+create function public.email_confirmed(p_user_id uuid, p_email text) returns boolean
 language sql
 stable
 security definer
 set search_path = ''
 as $$
-  select coalesce((select u.email_confirmed_at is not null from auth.users u where u.id = p_user_id), false)
+  select coalesce((select u.email_confirmed_at is not null and lower(u.email) = lower(p_email)
+                     from auth.users u where u.id = p_user_id), false)
 $$;
 
-comment on function public.email_confirmed(uuid) is
-  'Whether the Project B user''s email is confirmed (auth.users.email_confirmed_at is set); false for an unknown id.';
+comment on function public.email_confirmed(uuid, text) is
+  'Whether the Project B user''s email is p_email and confirmed (auth.users.email_confirmed_at is set); false for an unknown id.';
 
-revoke all on function public.email_confirmed(uuid) from public, anon, authenticated;
-grant execute on function public.email_confirmed(uuid) to service_role, client_sync;
+revoke all on function public.email_confirmed(uuid, text) from public, anon, authenticated;
+grant execute on function public.email_confirmed(uuid, text) to service_role, client_sync;
