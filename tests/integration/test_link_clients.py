@@ -194,3 +194,24 @@ def test_a_reject_that_commits_while_a_link_waits_wins(projects: Any, db: Databa
 
     assert [type(exc) for exc in raised] == [ClientNotFound]
     assert db.client(native) is not None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"mode": "link", "client_id": "\u0000", "project_b_user_id": str(uuid.uuid4())},
+        {"mode": "link", "client_id": str(uuid.uuid4())},
+        {"mode": "link", "client_id": 7, "project_b_user_id": str(uuid.uuid4())},
+        {"mode": "reject_link", "client_id": str(uuid.uuid4()), "project_b_user_id": None},
+        {"mode": "links", "therapist_id": str(OTHER_THERAPIST)},
+    ],
+)
+def test_a_bad_link_body_is_400_in_the_error_shape_and_writes_nothing(
+    db: Databases, token: Callable[..., str], body: dict[str, Any]
+) -> None:
+    before = db.counts()
+    response = call(token(THERAPIST), body)
+
+    assert response.status_code == 400
+    assert set(response.json["error"]) >= {"code", "message"}
+    assert db.counts() == before
