@@ -69,6 +69,41 @@ class EmailNotConfirmed(ApiError):
     code = "email_not_confirmed"
 
 
+class NotANativeClient(ApiError):
+    """The client is a copy of a Project B user already: there is nobody to invite."""
+
+    status = 409
+    code = "not_a_native_client"
+
+
+class ClientHasNoEmail(ApiError):
+    """An invitation needs the client's email."""
+
+    status = 409
+    code = "client_has_no_email"
+
+
+class EmailInUseInProjectB(ApiError):
+    """Another Project B user has the client's email: nothing was written, and the link is suggested instead."""
+
+    status = 409
+    code = "email_in_use_in_project_b"
+
+
+class InvalidClientEmail(ApiError):
+    """Project B's Auth refused the client's email address (its format, or a domain it does not allow)."""
+
+    status = 409
+    code = "client_email_invalid"
+
+
+class IdInUseInProjectB(ApiError):
+    """A Project B user of its own (not one an invite created) has the client's id."""
+
+    status = 409
+    code = "id_in_use_in_project_b"
+
+
 class ClientArchived(ApiError):
     """The client was deleted in Project B and is archived in Project A."""
 
@@ -88,6 +123,14 @@ class UpstreamUnavailable(ApiError):
 
     status = 503
     code = "upstream_unavailable"
+
+
+class InvitesNotConfigured(ApiError):
+    """Invites need Project B's Auth admin API: PROJECT_B_URL (or PROJECT_B_AUTH_URL) and
+    PROJECT_B_SERVICE_ROLE_KEY, whatever Project B's data backend."""
+
+    status = 503
+    code = "project_b_auth_not_configured"
 
 
 # The HTTP exchange itself, checked before a handler reads the body: nothing to do with the sync.

@@ -17,7 +17,7 @@ from shared.sync import CLIENT_NOT_FOUND
 LINKS_LIMIT = 1000  # suggestions per answer, oldest first
 
 
-def _claims_of(caller: Therapist | ServiceRole) -> dict[str, Any] | None:
+def claims_of(caller: Therapist | ServiceRole) -> dict[str, Any] | None:
     """What the SQL functions act for: the therapist's verified claims, or none for the service role (all)."""
     return None if isinstance(caller, ServiceRole) else caller.claims
 
@@ -30,7 +30,7 @@ class LinkService:
     def suggestions(self, caller: Therapist | ServiceRole) -> list[LinkSuggestion]:
         """The caller's open suggestions, oldest first (all of them for the service role); 403 for a user who is
         not a therapist."""
-        found = self.project_a.link_suggestions(_claims_of(caller), LINKS_LIMIT)
+        found = self.project_a.link_suggestions(claims_of(caller), LINKS_LIMIT)
         if found is None:
             raise NotATherapist("Only therapists see link suggestions")
         return found
@@ -38,7 +38,7 @@ class LinkService:
     def reject(self, caller: Therapist | ServiceRole, client_id: UUID, project_b_user_id: UUID) -> None:
         """Close the caller's suggestion of this pair for good; 404 client_not_found when the caller has no such
         suggestion (one answer whoever's the client is), 403 for a user who is not a therapist."""
-        outcome = self.project_a.reject_link(_claims_of(caller), client_id, project_b_user_id)
+        outcome = self.project_a.reject_link(claims_of(caller), client_id, project_b_user_id)
         if outcome == "not_a_therapist":
             raise NotATherapist("Only therapists reject link suggestions")
         if outcome != "rejected":
@@ -49,7 +49,7 @@ class LinkService:
         """Link the caller's native client to the Project B user of their open suggestion; the new id. 404
         client_not_found for anything else (one answer, and the same requests, whoever's the client is), 409
         email_not_confirmed while the user has not confirmed their email, 403 for a user who is not a therapist."""
-        claims = _claims_of(caller)
+        claims = claims_of(caller)
         with log_context(client_id=client_id, project_b_user_id=project_b_user_id):
             (state,) = self.project_b.read_clients([project_b_user_id])
             # The email the link will match (Project A compares it with the native client's), confirmed as such.

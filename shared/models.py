@@ -172,6 +172,15 @@ class LinkSuggestionsRequest(BaseModel):
     mode: Literal["links"]
 
 
+class InviteRequest(BaseModel):
+    """sync_client's body inviting a native client into Project B under the same UUID."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    mode: Literal["invite"]
+    client_id: UUID
+
+
 class LinkRequest(BaseModel):
     """sync_client's body linking a native client to the Project B user of a suggestion."""
 

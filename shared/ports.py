@@ -194,6 +194,39 @@ class LinkSuggestion:
         }
 
 
+InviteOutcome = Literal[
+    "ready",  # client_to_invite: the client may be invited (email and full_name given)
+    "invited",  # record_invite: recorded, and the client is synced from Project B
+    "already_invited",
+    "not_found",  # not the caller's client, or no such client (one answer)
+    "not_a_native_client",
+    "archived",
+    "client_has_no_email",
+    "email_in_use",  # record_invite: another synced client has the email
+    "not_a_therapist",
+]
+
+
+@dataclass(frozen=True)
+class InviteCandidate:
+    """Project A's answer about a client to invite: `ready` with what the Project B user and profile get (the
+    client's email and name, never logged), or why not."""
+
+    outcome: InviteOutcome
+    client_id: UUID | None
+    email: str | None = field(default=None, repr=False)
+    full_name: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class InviteTarget:
+    """What an invite meets in Project B: the user with the client's id (absent, invited: the one an invite from
+    Project A created, or other) and another user with the client's email, if any."""
+
+    user: Literal["absent", "invited", "other"]
+    email_user_id: UUID | None
+
+
 class ProjectA(Protocol):
     """Project A: bookings as the therapist, and writes of synced clients past row level security."""
 
@@ -261,6 +294,16 @@ class ProjectA(Protocol):
         or not_a_therapist."""
         ...
 
+    def client_to_invite(self, claims: dict[str, Any] | None, client_id: UUID) -> InviteCandidate:
+        """Reads only: whether the therapist of `claims` (any client without claims) may invite the client, and
+        with what email and name."""
+        ...
+
+    def record_invite(self, claims: dict[str, Any] | None, client_id: UUID, state: SourceState) -> InviteOutcome:
+        """One transaction: the client checked again and locked, the invite kept, and Project B's `state` of the
+        invited user written, which makes the client synced: invited, or why not."""
+        ...
+
 
 class ProjectB(Protocol):
     """Project B: clients (profile and email), read through its SQL functions."""
@@ -279,4 +322,26 @@ class ProjectB(Protocol):
 
     def email_confirmed(self, user_id: UUID, email: str) -> bool:
         """Whether the user's email is `email` and confirmed (false for an unknown id)."""
+        ...
+
+    def invite_target(self, client_id: UUID, email: str) -> InviteTarget:
+        """What an invite of the client with this email meets: the user with its id, another with its email."""
+        ...
+
+    def create_invited_profile(self, client_id: UUID, full_name: str) -> SourceState:
+        """The profile of the user an invite created (the name only), once; the user's state."""
+        ...
+
+
+class ProjectBAuth(Protocol):
+    """Project B's Auth admin API (GoTrue): the users an invite creates and the invitation it sends."""
+
+    def create_user(self, user_id: UUID, email: str) -> bool:
+        """Create the invited user under `user_id`, its email unconfirmed, marked as invited from Project A;
+        False when a user already has the email."""
+        ...
+
+    def send_invitation(self, email: str) -> bool:
+        """Project B mails the user an invitation link; False when the user has confirmed their email already
+        (nothing to accept)."""
         ...

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 from shared.backfill import BackfillService
 from shared.booking import BookingService
 from shared.config import Settings, get_settings
+from shared.invites import InviteService
 from shared.links import LinkService
-from shared.ports import ProjectA, ProjectB
+from shared.ports import ProjectA, ProjectB, ProjectBAuth
 from shared.reconcile import ReconcileService
 from shared.sync import SyncService
 
@@ -86,7 +87,27 @@ def link_service() -> LinkService:
     return LinkService(project_a, project_b)
 
 
+@lru_cache(maxsize=1)
+def project_b_auth() -> ProjectBAuth | None:
+    """Project B's Auth admin API, when its URL and service-role key are configured (supabase_auth is imported
+    then, and only then)."""
+    settings = get_settings()
+    configured = settings.project_b_auth
+    if configured is None:
+        return None
+    from shared.stores.auth_admin import AuthAdminProjectB
+
+    return AuthAdminProjectB(settings, *configured)
+
+
+@lru_cache(maxsize=1)
+def invite_service() -> InviteService:
+    project_a, project_b = projects()
+    return InviteService(project_a, project_b, project_b_auth(), sync_service())
+
+
 def reset() -> None:
     """Forget the services (tests change the settings between cases)."""
-    for cached in (projects, queue, sync_service, backfill_service, reconcile_service, booking_service, link_service):
+    cached_services = (projects, queue, sync_service, backfill_service, reconcile_service, booking_service)
+    for cached in (*cached_services, link_service, project_b_auth, invite_service):
         cached.cache_clear()

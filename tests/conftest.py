@@ -7,6 +7,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -79,6 +80,25 @@ def standins(projects: LocalProjects) -> Iterator[StandIns]:
     started = StandIns(projects.server_url, JWT_SECRET)
     yield started
     started.close()
+
+
+@dataclass(frozen=True)
+class AuthStandIn:
+    """Project B's Auth API (devtools/auth_admin.py, GoTrue's stand-in) and the folder its mail goes to."""
+
+    url: str
+    mail_dir: Path
+
+
+@pytest.fixture(scope="session")
+def project_b_auth(projects: LocalProjects, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthStandIn]:
+    """The Auth stand-in over the test Project B, logged in as GoTrue's own role, for the session."""
+    from devtools.auth_admin import serving
+    from devtools.localdb import auth_admin_url
+
+    mail_dir = tmp_path_factory.mktemp("mail")
+    with serving(auth_admin_url(projects.server_url, projects.project_b_url), JWT_SECRET, mail_dir=mail_dir) as auth:
+        yield AuthStandIn(url=auth.url, mail_dir=mail_dir)
 
 
 @pytest.fixture

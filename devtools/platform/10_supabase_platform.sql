@@ -59,6 +59,7 @@ create table if not exists auth.users (
 );
 -- GoTrue's columns this project reads, on a local database made before they were here.
 alter table auth.users add column if not exists email_confirmed_at timestamptz;
+alter table auth.users add column if not exists raw_app_meta_data jsonb;
 grant select on auth.users to service_role;
 
 -- auth.uid() and auth.jwt() read the claims PostgREST puts in the transaction.

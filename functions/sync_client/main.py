@@ -29,13 +29,14 @@ from shared.logs import log_event
 from shared.models import (
     QUEUE_MESSAGE,
     BulkSyncRequest,
+    InviteRequest,
     LinkRequest,
     LinkSuggestionsRequest,
     QueuedSync,
     RejectLinkRequest,
     SyncOneRequest,
 )
-from shared.wiring import backfill_service, link_service, reconcile_service, sync_service
+from shared.wiring import backfill_service, invite_service, link_service, reconcile_service, sync_service
 
 FUNCTION = "sync_client"
 # Left of a Lambda invocation's time when a job stops paging, for queueing its remainder and answering.
@@ -54,6 +55,10 @@ def handle(request: HttpRequest) -> HttpResponse:
         else:
             applied = sync_service().sync_client_for(caller, one.client_id)
         return HttpResponse(200, {"outcome": applied.outcome, "client_id": str(applied.client_id)})
+    if mode == "invite":
+        invite = parse_body(request, InviteRequest)
+        invited = invite_service().invite(caller, invite.client_id)
+        return HttpResponse(200, {"outcome": invited.outcome, "client_id": str(invited.client_id)})
     if mode == "links":
         parse_body(request, LinkSuggestionsRequest)
         suggestions = link_service().suggestions(caller)
@@ -80,7 +85,7 @@ def handle(request: HttpRequest) -> HttpResponse:
 
 
 def _mode(body: bytes) -> object:
-    """The body's `mode` (a bulk request or the link suggestions), or None: the body is parsed as one client."""
+    """The body's `mode` (a bulk request, an invite or the links), or None: the body is parsed as one client."""
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError):  # parse_body then answers 400 for it

@@ -9,7 +9,16 @@ from typing import Any
 from uuid import UUID
 
 from shared.models import SourceClient
-from shared.ports import Absence, ClientOutcome, LinkSuggestion, OutcomeCounts, SourceState, TherapistSyncAnswer
+from shared.ports import (
+    Absence,
+    ClientOutcome,
+    InviteCandidate,
+    InviteTarget,
+    LinkSuggestion,
+    OutcomeCounts,
+    SourceState,
+    TherapistSyncAnswer,
+)
 
 
 def source_client(row: Mapping[str, Any]) -> SourceClient:
@@ -95,3 +104,18 @@ def link_answer(answer: Mapping[str, Any]) -> tuple[str, UUID | None]:
     """link_client_as's JSON answer."""
     client_id = answer.get("client_id")
     return str(answer["outcome"]), uuid_of(client_id) if client_id else None
+
+
+def invite_candidate(answer: Mapping[str, Any]) -> InviteCandidate:
+    client_id = answer.get("client_id")
+    return InviteCandidate(
+        outcome=answer["outcome"],
+        client_id=uuid_of(client_id) if client_id else None,
+        email=answer.get("email"),
+        full_name=answer.get("full_name"),
+    )
+
+
+def invite_target(answer: Mapping[str, Any]) -> InviteTarget:
+    email_user_id = answer.get("email_user_id")
+    return InviteTarget(user=answer["user"], email_user_id=uuid_of(email_user_id) if email_user_id else None)

@@ -22,6 +22,9 @@ from shared.ports import (
     ClientOutcome,
     ClientPage,
     Conflict,
+    InviteCandidate,
+    InviteOutcome,
+    InviteTarget,
     LinkSuggestion,
     OutcomeCounts,
     SourceState,
@@ -31,6 +34,8 @@ from shared.ports import (
 from shared.retry import retried
 from shared.stores.answers import (
     client_outcome,
+    invite_candidate,
+    invite_target,
     link_answer,
     link_suggestions,
     outcome_counts,
@@ -66,6 +71,12 @@ _LINK_SUGGESTIONS_FOR = "select public.link_suggestions_for(%s, %s)"
 _REJECT_LINK_AS = "select public.reject_link_as(%s, %s, %s)"
 _LINK_CLIENT_AS = "select public.link_client_as(%s, %s, %s, %s, %s)"
 _EMAIL_CONFIRMED = "select public.email_confirmed(%s, %s)"
+_CLIENT_TO_INVITE_AS = "select public.client_to_invite_as(%s, %s)"
+_RECORD_INVITE_AS = "select public.record_invite_as(%s, %s, %s)"
+_INVITE_TARGET = "select public.invite_target(%s, %s)"
+_CREATE_INVITED_PROFILE = (
+    "select id, profile, updated_at, deleted_at, read_at, version_clamped from public.create_invited_profile(%s, %s)"
+)
 RECONCILE = "reconcile"
 
 
@@ -199,6 +210,19 @@ class PostgresProjectA(_PostgresProject):
         return str(row[0]["outcome"]) if row else "not_found"
 
     @retried
+    def client_to_invite(self, claims: dict[str, Any] | None, client_id: UUID) -> InviteCandidate:
+        with pooled_connection(self._pool()) as conn:
+            row = conn.execute(_CLIENT_TO_INVITE_AS, (Jsonb(claims) if claims else None, client_id)).fetchone()
+        return invite_candidate(row[0] if row else {"outcome": "not_found"})
+
+    @retried
+    def record_invite(self, claims: dict[str, Any] | None, client_id: UUID, state: SourceState) -> InviteOutcome:
+        client = Jsonb(state.client.model_dump(mode="json")) if state.client is not None else None
+        with pooled_connection(self._pool()) as conn:
+            row = conn.execute(_RECORD_INVITE_AS, (Jsonb(claims) if claims else None, client_id, client)).fetchone()
+        return invite_candidate(row[0] if row else {"outcome": "not_found"}).outcome
+
+    @retried
     def synced_client_ids(self, after: UUID | None, limit: int) -> list[UUID]:
         with pooled_connection(self._pool()) as conn:
             return [row[0] for row in conn.execute(_SYNCED_CLIENT_IDS, (after, limit))]
@@ -229,6 +253,20 @@ class PostgresProjectB(_PostgresProject):
         with pooled_connection(self._pool()) as conn:
             row = conn.execute(_EMAIL_CONFIRMED, (user_id, email)).fetchone()
         return bool(row and row[0])
+
+    @retried
+    def invite_target(self, client_id: UUID, email: str) -> InviteTarget:
+        with pooled_connection(self._pool()) as conn:
+            row = conn.execute(_INVITE_TARGET, (client_id, email)).fetchone()
+        return invite_target(row[0] if row else {"user": "absent"})
+
+    @retried
+    def create_invited_profile(self, client_id: UUID, full_name: str) -> SourceState:
+        with pooled_connection(self._pool()) as conn:
+            row = conn.cursor(row_factory=dict_row).execute(_CREATE_INVITED_PROFILE, (client_id, full_name)).fetchone()
+        if row is None:
+            raise RuntimeError("create_invited_profile answered no row")
+        return source_state(row)
 
     @retried
     def read_client_page(self, after: UUID | None, limit: int, until: UUID | None = None) -> ClientPage:

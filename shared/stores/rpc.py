@@ -25,6 +25,9 @@ from shared.ports import (
     ClientOutcome,
     ClientPage,
     Conflict,
+    InviteCandidate,
+    InviteOutcome,
+    InviteTarget,
     LinkSuggestion,
     OutcomeCounts,
     SourceState,
@@ -34,6 +37,8 @@ from shared.ports import (
 from shared.retry import retried
 from shared.stores.answers import (
     client_outcome,
+    invite_candidate,
+    invite_target,
     link_answer,
     link_suggestions,
     outcome_counts,
@@ -189,6 +194,19 @@ class RpcProjectA(_RpcProject):
         return str(self._call("reject_link_as", params)["outcome"])
 
     @retried
+    def client_to_invite(self, claims: dict[str, Any] | None, client_id: UUID) -> InviteCandidate:
+        return invite_candidate(self._call("client_to_invite_as", {"p_claims": claims, "p_client_id": str(client_id)}))
+
+    @retried
+    def record_invite(self, claims: dict[str, Any] | None, client_id: UUID, state: SourceState) -> InviteOutcome:
+        params = {
+            "p_claims": claims,
+            "p_client_id": str(client_id),
+            "p_client": state.client.model_dump(mode="json") if state.client is not None else None,
+        }
+        return invite_candidate(self._call("record_invite_as", params)).outcome
+
+    @retried
     def synced_client_ids(self, after: UUID | None, limit: int) -> list[UUID]:
         rows = self._call("synced_client_ids", {"p_after": str(after) if after else None, "p_limit": limit})
         return [UUID(row) for row in rows]
@@ -212,6 +230,15 @@ class RpcProjectB(_RpcProject):
     @retried
     def email_confirmed(self, user_id: UUID, email: str) -> bool:
         return bool(self._call("email_confirmed", {"p_user_id": str(user_id), "p_email": email}))
+
+    @retried
+    def invite_target(self, client_id: UUID, email: str) -> InviteTarget:
+        return invite_target(self._call("invite_target", {"p_id": str(client_id), "p_email": email}))
+
+    @retried
+    def create_invited_profile(self, client_id: UUID, full_name: str) -> SourceState:
+        rows = self._call("create_invited_profile", {"p_id": str(client_id), "p_name": full_name})
+        return source_state(rows[0])
 
     @retried
     def read_client_page(self, after: UUID | None, limit: int, until: UUID | None = None) -> ClientPage:

@@ -143,10 +143,11 @@ def test_in_sql_only_the_service_role_runs_the_sync_functions(projects: Any, db:
     assert db.client(victim)["full_name"] != "Overwritten"
 
 
-def test_in_sql_a_therapist_cannot_run_the_link_functions_with_another_therapists_claims(
+def test_in_sql_a_therapist_cannot_run_the_link_or_invite_functions_with_another_therapists_claims(
     projects: Any, db: Databases
 ) -> None:
-    """The link functions take verified claims; only the functions' login and the service role may call them."""
+    """The link and invite functions take verified claims; only the functions' login and the service role may call
+    them."""
     claims = json.dumps({"sub": str(OTHER_THERAPIST), "role": "authenticated"})
     native, user = uuid.uuid4(), uuid.uuid4()
     with as_user(projects, THERAPIST) as conn:
@@ -154,6 +155,8 @@ def test_in_sql_a_therapist_cannot_run_the_link_functions_with_another_therapist
         refused(conn, "select public.reject_link_as(%s, %s, %s)", (claims, native, user))
         refused(conn, "select public.link_client_as(%s, %s, %s, true, '{}')", (claims, native, user))
         refused(conn, "select public.link_suggestions_for(null)", ())
+        refused(conn, "select public.client_to_invite_as(%s, %s)", (claims, native))
+        refused(conn, "select public.record_invite_as(%s, %s, '{}')", (claims, native))
 
 
 # No existence oracle.

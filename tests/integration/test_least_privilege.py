@@ -59,10 +59,12 @@ ALLOWED = {
             "function public.book_session_as(p_claims jsonb, p_client_id uuid, p_starts_at timestamp with time zone,"
             " p_duration_minutes integer, p_notes text, p_idempotency_key text, p_client jsonb)",
             "function public.copy_client_for_booking(p_client_id uuid, p_client jsonb)",
+            "function public.client_to_invite_as(p_claims jsonb, p_client_id uuid)",
             "function public.link_client_as(p_claims jsonb, p_client_id uuid, p_project_b_user_id uuid,"
             " p_email_confirmed boolean, p_client jsonb)",
             "function public.link_suggestions_for(p_claims jsonb, p_limit integer)",
             "function public.open_conflict_ids(p_after uuid, p_limit integer)",
+            "function public.record_invite_as(p_claims jsonb, p_client_id uuid, p_client jsonb)",
             "function public.reject_link_as(p_claims jsonb, p_client_id uuid, p_project_b_user_id uuid)",
             "function public.sync_client_as(p_claims jsonb, p_client_id uuid, p_client jsonb, p_absence jsonb)",
             "function public.sync_conflicts(p_include_resolved boolean, p_limit integer)",
@@ -77,7 +79,9 @@ ALLOWED = {
             "function public.client_changes(p_since timestamp with time zone, p_since_id uuid, p_limit integer)",
             "function public.client_page(p_after uuid, p_limit integer, p_until uuid)",
             "function public.client_states(p_ids uuid[])",
+            "function public.create_invited_profile(p_id uuid, p_name text)",
             "function public.email_confirmed(p_user_id uuid, p_email text)",
+            "function public.invite_target(p_id uuid, p_email text)",
         ]
     ),
 }

@@ -115,8 +115,9 @@ grant execute on function private.synced_columns(jsonb, timestamptz, boolean) to
 -- date_of_birth and therapist_id are Project A's and never touched (therapist_id is set on insert only,
 -- when a booking copies the client). An older or equal state writes nothing; a newer one is written even
 -- with the same content, so that the stored version moves with it. A row Project A created itself
--- (synced_from is null) is never written: conflict of kind id. An email another synced client holds is never
--- taken: conflict of kind email. A concurrent insert of that email still raises unique_violation
+-- (synced_from is null) is never written: conflict of kind id; unless it was invited into Project B
+-- (private.client_invites, 70_invites.sql), which makes it synced from then on. An email another synced
+-- client holds is never taken: conflict of kind email. A concurrent insert of that email still raises unique_violation
 -- (clients_synced_email_unique); the caller retries and then sees the holder here. A native client with the
 -- email does not block the write: it becomes a link suggestion for its therapist (private.link_suggestions,
 -- once per pair, never again after a rejection). Conflicts are recorded in
@@ -175,6 +176,7 @@ begin
       from checked k
      where k.kind is null
     on conflict (id) do update set
+      synced_from = 'project_b',
       full_name = excluded.full_name,
       email = excluded.email,
       source_attributes = excluded.source_attributes,
@@ -182,7 +184,8 @@ begin
       last_synced_at = excluded.last_synced_at,
       status = 'active',
       updated_at = now()
-    where c.synced_from = 'project_b'  -- a row Project A created itself is never written
+    where (c.synced_from = 'project_b'  -- a row Project A created itself is never written, unless it was invited
+           or exists (select 1 from private.client_invites i where i.client_id = c.id))
       and (c.source_updated_at is null or c.source_updated_at < excluded.source_updated_at)
     returning c.id, case when c.xmax = 0 then 'inserted' else 'updated' end as result
   )
