@@ -266,3 +266,37 @@ def test_no_suggestion_is_recorded_for_a_user_the_upsert_does_not_write(db: Data
 
     assert call(SERVICE, {"client_id": str(user)}).json["outcome"] == "conflict"
     assert db.count("a", "private.link_suggestions", "project_b_user_id = %s", (user,)) == 0
+
+
+def reconcile() -> None:
+    cursor = None
+    while True:
+        page = call(SERVICE, {"mode": "reconcile", "cursor": cursor} if cursor else {"mode": "reconcile"})
+        assert page.status_code == 200, page.json
+        cursor = page.json["next_cursor"]
+        if cursor is None:
+            return
+
+
+def test_reconcile_closes_a_suggestion_whose_emails_no_longer_match_and_opens_it_when_they_match_again(
+    fresh: Databases, token: Callable[..., str]
+) -> None:
+    native, user, email = same_email(fresh, THERAPIST)
+    reconcile()
+    suggestion = "select closed_as from private.link_suggestions where client_id = %s and project_b_user_id = %s"
+    opened = fresh.a.execute(suggestion, (native, user)).fetchone()
+
+    fresh.b.execute("update auth.users set email = %s where id = %s", (random_email("moved"), user))
+    fresh.b.execute("update public.profiles set updated_at = now() where id = %s", (user,))
+    reconcile()
+    closed = fresh.a.execute(suggestion, (native, user)).fetchone()
+    listed_while_closed = pairs(links(token(THERAPIST)))
+    fresh.b.execute("update auth.users set email = %s where id = %s", (email, user))
+    fresh.b.execute("update public.profiles set updated_at = now() where id = %s", (user,))
+    reconcile()
+
+    assert opened == (None,)
+    assert closed == ("stale",)
+    assert (str(native), str(user)) not in listed_while_closed
+    assert fresh.a.execute(suggestion, (native, user)).fetchone() == (None,)
+    assert (str(native), str(user)) in pairs(links(token(THERAPIST)))

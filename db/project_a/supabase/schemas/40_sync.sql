@@ -120,7 +120,8 @@ grant execute on function private.synced_columns(jsonb, timestamptz, boolean) to
 -- client holds is never taken: conflict of kind email. A concurrent insert of that email still raises unique_violation
 -- (clients_synced_email_unique); the caller retries and then sees the holder here. A native client with the
 -- email does not block the write: it becomes a link suggestion for its therapist (private.link_suggestions,
--- once per pair, never again after a rejection). Conflicts are recorded in
+-- once per pair, never again after a rejection); a suggestion whose emails no longer match closes as stale (and
+-- opens again when they match again), so reconcile keeps them current. Conflicts are recorded in
 -- private.sync_conflicts, and a client written again resolves its open conflict (remember_outcomes). `notices`
 -- names what synced_columns bounded on the way in (the functions log it by id).
 create function public.upsert_synced_clients(p_clients jsonb, p_therapist_id uuid default null)
@@ -157,8 +158,14 @@ begin
            and c.synced_from is not null
          limit 1
       ) holder on true
+  ), stale as (  -- a user whose email no longer matches the native client's: the suggestion closes
+    update private.link_suggestions l
+       set closed_at = now(), closed_as = 'stale'
+      from checked k, public.clients n
+     where k.kind is null and l.project_b_user_id = k.id and l.closed_at is null
+       and n.id = l.client_id and lower(n.email) is distinct from lower(k.email)
   ), suggested as (  -- FOR KEY SHARE: a native client deleted meanwhile is skipped, not a foreign key error
-    insert into private.link_suggestions (client_id, project_b_user_id)
+    insert into private.link_suggestions as l (client_id, project_b_user_id)
     select n.id, k.id
       from checked k
       join public.clients n
@@ -166,7 +173,9 @@ begin
        and n.synced_from is null and n.id <> k.id
      where k.kind is null
        for key share of n
-    on conflict do nothing
+    on conflict on constraint link_suggestions_pkey do update  -- matching again: a stale one opens again
+      set since = now(), closed_at = null, closed_as = null
+      where l.closed_as = 'stale'
   ), written as (
     insert into public.clients as c
       (id, full_name, email, notes, therapist_id, status, synced_from,

@@ -1,6 +1,7 @@
 -- Project A: link suggestions. A Project B user whose email equals a native client's email is never merged
 -- with it silently: the sync writes the user's copy as usual and suggests the link to the native client's
--- therapist only. One row per pair; a closed one (linked or rejected) never opens again. A suggestion is shown
+-- therapist only. One row per pair; a closed one (linked or rejected) never opens again; one closed as stale (the
+-- emails no longer matched when the sync wrote the user) opens again when they match again. A suggestion is shown
 -- while it is open, both clients are active, their emails still match and no other therapist has the Project B
 -- user as a client (nobody learns of another therapist's client).
 create table private.link_suggestions (
@@ -8,7 +9,7 @@ create table private.link_suggestions (
   project_b_user_id uuid not null,
   since timestamptz not null default now(),
   closed_at timestamptz,
-  closed_as text check (closed_as in ('linked', 'rejected')),
+  closed_as text check (closed_as in ('linked', 'rejected', 'stale')),
   primary key (client_id, project_b_user_id),
   check ((closed_at is null) = (closed_as is null))
 );
