@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     project_a_service_role_key: SecretStr | None = None
     project_b_url: str | None = None
     project_b_service_role_key: SecretStr | None = None
+    # Project B's Auth API (invites), when it is not PROJECT_B_URL's /auth/v1 (a local stand-in, a custom domain).
+    project_b_auth_url: str | None = None
     # None: direct when the project has a database URL, else client (backend_of).
     project_a_backend: Backend | None = None
     project_b_backend: Backend | None = None
@@ -215,7 +217,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{str(info.field_name).upper()} {problem}")
         return value
 
-    @field_validator("project_a_url", "project_b_url")
+    @field_validator("project_a_url", "project_b_url", "project_b_auth_url")
     @classmethod
     def _https_unless_local(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
@@ -236,6 +238,8 @@ class Settings(BaseSettings):
             url, key = getattr(self, f"{project}_url"), getattr(self, f"{project}_service_role_key")
             if key is not None and not key.get_secret_value().strip():
                 raise ValueError(f"{prefix}_SERVICE_ROLE_KEY is empty")
+            if project == "project_b" and url is None and key is not None and self.project_b_auth_url is not None:
+                url = self.project_b_auth_url  # the key serves the Auth API alone (invites)
             if (url is None) != (key is None):
                 given, missing = ("URL", "SERVICE_ROLE_KEY") if url is not None else ("SERVICE_ROLE_KEY", "URL")
                 raise ValueError(f"{prefix}_{given} is set without {prefix}_{missing}: give both, or neither")
