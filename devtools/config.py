@@ -24,7 +24,9 @@ SQS_OFFSET = 5
 # With BACKEND=supabase: the PostgREST stand-ins of Project A and Project B (devtools/postgrest.py).
 PROJECT_A_API_OFFSET = 6
 PROJECT_B_API_OFFSET = 7
-LAST_OFFSET = PROJECT_B_API_OFFSET
+# Project B's Auth stand-in (devtools/auth_admin.py), with either backend.
+PROJECT_B_AUTH_OFFSET = 8
+LAST_OFFSET = PROJECT_B_AUTH_OFFSET
 
 # How the functions reach the projects: `direct`, Postgres as client_sync; `supabase`, each project's API (the
 # PostgREST stand-ins) with its service-role key, the functions' client backend.
@@ -63,6 +65,11 @@ class DevConfig:
         return self.dev_dir / "lock"
 
     @property
+    def mail_dir(self) -> Path:
+        """Where the Auth stand-in puts the messages it sends (DEV_MAIL_DIR), one .eml file each."""
+        return self.dev_dir / "mail"
+
+    @property
     def create_session_port(self) -> int:
         return self.port_base + CREATE_SESSION_OFFSET
 
@@ -86,10 +93,14 @@ class DevConfig:
     def project_b_api_port(self) -> int:
         return self.port_base + PROJECT_B_API_OFFSET
 
+    @property
+    def project_b_auth_port(self) -> int:
+        return self.port_base + PROJECT_B_AUTH_OFFSET
+
 
 def load_config(environ: Mapping[str, str] = os.environ, backend: StackBackend = "direct") -> DevConfig:
-    """DEV_DIR (default: .dev in the repository) and DEV_PORT_BASE (default 8080: ports 8081, 8082, 8083 and 8085,
-    and 8086 and 8087 with the supabase backend)."""
+    """DEV_DIR (default: .dev in the repository) and DEV_PORT_BASE (default 8080: ports 8081, 8082, 8083, 8085 and
+    8088, and 8086 and 8087 with the supabase backend)."""
     raw_dir = environ.get("DEV_DIR", "").strip()
     dev_dir = Path(raw_dir).expanduser().resolve() if raw_dir else ROOT / ".dev"
     raw_base = environ.get("DEV_PORT_BASE", "").strip()

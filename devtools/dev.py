@@ -1,8 +1,9 @@
 """`make dev`: both projects in the embedded Postgres, the functions served on 127.0.0.1, until Ctrl-C.
 
 Starts (or reuses) the embedded Postgres in DEV_DIR/pgdata (default .dev/) with the databases `project_a` and
-`project_b`, applies the migrations and the sample data, serves the local SQS, both functions and the webhook relay
-on ports from DEV_PORT_BASE (default 8080: 8081, 8083, 8085), writes DEV_DIR/env and waits. `--backend supabase`
+`project_b`, applies the migrations and the sample data, serves the local SQS, both functions, the webhook relay and
+Project B's Auth stand-in on ports from DEV_PORT_BASE (default 8080: 8081, 8083, 8085, 8088), writes DEV_DIR/env
+and waits. `--backend supabase`
 (`make dev BACKEND=supabase`) also serves each project's API, the PostgREST stand-in (8086, 8087), and runs the
 functions over it (their client backend) instead of Postgres.
 

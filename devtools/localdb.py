@@ -21,6 +21,8 @@ from ops.migrate import apply_migrations, load_seed
 FUNCTIONS_ROLE = "client_sync"
 # PostgREST's login (devtools/platform/10_supabase_platform.sql), what devtools.postgrest connects as.
 AUTHENTICATOR_ROLE = "authenticator"
+# GoTrue's login (devtools/platform/10_supabase_platform.sql), what devtools.auth_admin connects as.
+AUTH_ADMIN_ROLE = "supabase_auth_admin"
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,11 @@ def functions_login(server_url: str, database_url: str) -> str | None:
 def authenticator_url(server_url: str, database_url: str) -> str:
     """`database_url` as PostgREST's login, authenticator (for devtools.postgrest)."""
     return login_url(database_url, AUTHENTICATOR_ROLE, role_login(server_url, database_url, AUTHENTICATOR_ROLE))
+
+
+def auth_admin_url(server_url: str, database_url: str) -> str:
+    """`database_url` as GoTrue's login, supabase_auth_admin (for devtools.auth_admin)."""
+    return login_url(database_url, AUTH_ADMIN_ROLE, role_login(server_url, database_url, AUTH_ADMIN_ROLE))
 
 
 def prepare_projects(server_url: str, *, prefix: str = "", seed: bool = False, recreate: bool = False) -> LocalProjects:

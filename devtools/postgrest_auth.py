@@ -1,6 +1,6 @@
 """The stand-in's checks before a call (devtools/postgrest.py): Supabase's API gateway's `apikey`, then PostgREST's
 JWT, which gives the call its role and claims. Sources as in devtools/postgrest.py: PostgREST's Auth/Jwt.hs and
-Error.hs, and the gateway's kong.yml."""
+Error.hs, and the gateway's kong.yml. The Auth stand-in (devtools/auth_admin.py) uses the gateway's check."""
 
 from __future__ import annotations
 
@@ -80,8 +80,8 @@ def check_jwt(token: str, secret: str) -> dict[str, Any]:
     return claims
 
 
-def authenticate(headers: dict[str, str], secret: str) -> tuple[str, dict[str, Any]]:
-    """The gateway's `apikey` check, then PostgREST's: the request's role and claims."""
+def check_api_key(headers: dict[str, str], secret: str) -> dict[str, Any]:
+    """The gateway's `apikey` check (before any of the project's services sees the request): the key's claims."""
     api_key = headers.get("apikey")
     if not api_key:
         raise GatewayError(401, "No API key found in request", "No `apikey` request header or url param was found.")
@@ -91,6 +91,12 @@ def authenticate(headers: dict[str, str], secret: str) -> tuple[str, dict[str, A
         key_claims = {}
     if not isinstance(key_claims, dict) or key_claims.get("role") not in API_KEY_ROLES:
         raise GatewayError(401, "Invalid API key", "Double check your Supabase `anon` or `service_role` API key.")
+    return key_claims
+
+
+def authenticate(headers: dict[str, str], secret: str) -> tuple[str, dict[str, Any]]:
+    """The gateway's `apikey` check, then PostgREST's: the request's role and claims."""
+    key_claims = check_api_key(headers, secret)
     authorization = headers.get("authorization")
     scheme, _, token = (authorization or "").partition(" ")
     claims = verify_jwt(token.strip(), secret) if scheme.lower() == "bearer" else key_claims

@@ -1,6 +1,7 @@
 """HTTP/1.1 framing for devtools.postgrest (RFC 9112): the request line, header fields and a Content-Length body
 of each request on a persistent connection, and each answer as one write. What it does not read (a chunked body)
-it refuses, as it does a malformed or oversized request; the connection then closes."""
+it refuses, as it does a malformed or oversized request; the connection then closes. devtools.auth_admin uses it
+too."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class Request:
     path: str
     headers: dict[str, str]  # names lower-cased
     keep_alive: bool
+    query: str = ""  # the target's query string, undecoded
 
 
 class Closed(Exception):
@@ -73,7 +75,8 @@ def read_request(rfile: io.BufferedIOBase) -> Request | None:
         raise Refused(431, "Request Header Fields Too Large")
     tokens = {token.strip() for token in headers.get("connection", "").lower().split(",")}
     keep_alive = "close" not in tokens and (version != "HTTP/1.0" or "keep-alive" in tokens)
-    return Request(method, urlsplit(target).path, headers, keep_alive)
+    split = urlsplit(target)
+    return Request(method, split.path, headers, keep_alive, split.query)
 
 
 def read_body(rfile: io.BufferedIOBase, connection: socket.socket, request: Request) -> bytes:
@@ -94,10 +97,18 @@ def read_body(rfile: io.BufferedIOBase, connection: socket.socket, request: Requ
     return body
 
 
-def response(status: int, body: str | None, headers: dict[str, str], *, close: bool, head: bool) -> bytes:
+def response(
+    status: int,
+    body: str | None,
+    headers: dict[str, str],
+    *,
+    close: bool,
+    head: bool,
+    server: str = "postgrest-standin",
+) -> bytes:
     """The whole answer, to go out in one write (with TCP_NODELAY, as Warp sets it, no piece waits for an ACK)."""
     lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", f"Date: {formatdate(usegmt=True)}"]
-    lines += ["Server: postgrest-standin", *(f"{key}: {value}" for key, value in headers.items())]
+    lines += [f"Server: {server}", *(f"{key}: {value}" for key, value in headers.items())]
     if close:
         lines.append("Connection: close")
     data = b""

@@ -1,5 +1,5 @@
-"""The processes `make dev` serves: the local SQS, the three functions, the webhook relay, the Lambda runtime and,
-with the supabase backend, each project's PostgREST stand-in."""
+"""The processes `make dev` serves: the local SQS, the three functions, the webhook relay, the Lambda runtime,
+Project B's Auth stand-in and, with the supabase backend, each project's PostgREST stand-in."""
 
 from __future__ import annotations
 
@@ -24,17 +24,18 @@ RETRY_QUEUE_NAME = "client-sync-retry"
 
 # Whose settings a service gets (Stack builds them): the functions' (PROJECT_A_DB_URL and PROJECT_B_DB_URL as
 # client_sync, or with the supabase backend PROJECT_X_URL, PROJECT_X_SERVICE_ROLE_KEY and PROJECT_X_BACKEND=client),
-# the administrator's PROJECT_A_DB_URL and PROJECT_B_DB_URL, or a project's PostgREST stand-in's (PGRST_DB_URI as
-# authenticator, PGRST_JWT_SECRET).
-Login = Literal["functions", "admin", "postgrest_project_a", "postgrest_project_b"]
+# the administrator's PROJECT_A_DB_URL and PROJECT_B_DB_URL, a project's PostgREST stand-in's (PGRST_DB_URI as
+# authenticator, PGRST_JWT_SECRET), or Project B's Auth stand-in's (GOTRUE_DB_DATABASE_URL as supabase_auth_admin,
+# GOTRUE_JWT_SECRET). The functions also get PROJECT_B_AUTH_URL and PROJECT_B_SERVICE_ROLE_KEY, for invites.
+Login = Literal["functions", "admin", "postgrest_project_a", "postgrest_project_b", "auth_project_b"]
 
 
 @dataclass(frozen=True)
 class Service:
     """A process `make dev` runs from the repository root.
 
-    `port`: it is ready once it accepts connections there. `url_variable`: the env file entry with its URL.
-    `env`: added to the common environment. `login`: whose settings it gets (Login), or none.
+    `port`: it is ready once it accepts connections there. `url_variable`: the env file entry with its URL, which
+    ends in `path`. `env`: added to the common environment. `login`: whose settings it gets (Login), or none.
     """
 
     name: str
@@ -43,10 +44,11 @@ class Service:
     url_variable: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     login: Login | None = None
+    path: str = ""
 
     @property
     def url(self) -> str | None:
-        return f"http://{HOST}:{self.port}" if self.port is not None else None
+        return f"http://{HOST}:{self.port}{self.path}" if self.port is not None else None
 
 
 def function(name: str, port: int) -> Service:
@@ -82,6 +84,19 @@ def postgrest(project: Literal["project_a", "project_b"], port: int) -> Service:
     )
 
 
+def auth_admin(port: int) -> Service:
+    """Project B's Auth API: devtools/auth_admin.py, logged in to Project B's database as supabase_auth_admin, its
+    mail in DEV_MAIL_DIR; its URL, ending in /auth/v1, is PROJECT_B_AUTH_URL."""
+    return Service(
+        name="project_b_auth",
+        argv=(sys.executable, "-m", "devtools.auth_admin", "--host", HOST, "--port", str(port)),
+        port=port,
+        url_variable="PROJECT_B_AUTH_URL",
+        login="auth_project_b",
+        path="/auth/v1",
+    )
+
+
 def sqs_endpoint(config: DevConfig) -> str:
     return f"http://{HOST}:{config.sqs_port}"
 
@@ -100,7 +115,8 @@ def aws_env(config: DevConfig) -> dict[str, str]:
 
 
 def servers(config: DevConfig) -> tuple[Service, ...]:
-    """What serves on a port, started together (the projects' APIs first, with the supabase backend)."""
+    """What serves on a port, started together (the projects' APIs first: with the supabase backend, the PostgREST
+    stand-ins; with either, Project B's Auth stand-in)."""
     apis = (
         (postgrest("project_a", config.project_a_api_port), postgrest("project_b", config.project_b_api_port))
         if config.backend == "supabase"
@@ -108,6 +124,7 @@ def servers(config: DevConfig) -> tuple[Service, ...]:
     )
     return (
         *apis,
+        auth_admin(config.project_b_auth_port),
         Service("local_sqs", (str(BIN / "moto_server"), "-H", HOST, "-p", str(config.sqs_port)), port=config.sqs_port),
         function("create_session", config.create_session_port),
         function("sync_client", config.sync_client_port),

@@ -40,7 +40,7 @@ SERVICE_ROLE_KEY_SECONDS = 10 * 365 * 24 * 3600  # as long-lived as a hosted pro
 INHERITED_SETTINGS_LEFT_OUT = frozenset(
     f"{prefix}_{name}"
     for prefix in ("PROJECT_A", "PROJECT_B")
-    for name in ("DB_URL", "URL", "SERVICE_ROLE_KEY", "BACKEND")
+    for name in ("DB_URL", "URL", "SERVICE_ROLE_KEY", "BACKEND", "AUTH_URL")
 )
 READY_TIMEOUT_SECONDS = 60.0
 POSTGRES_START_TIMEOUT_SECONDS = 120.0
@@ -117,8 +117,10 @@ class Stack:
             "PROJECT_A_JWT_SECRET": secret,
             "PROJECT_B_WEBHOOK_SECRET": kept_secret(config.webhook_secret_file),
             "SYNC_RETRY_QUEUE_URL": retry_queue_url(config),
+            "DEV_MAIL_DIR": str(config.mail_dir),
             **aws_env(config),
         }
+        config.mail_dir.mkdir(exist_ok=True)
         logins = self._logins(databases, secret)
         for service in servers(config):
             self._start_service(service, common, logins)
@@ -134,8 +136,9 @@ class Stack:
     def _prepare_databases(self, server_url: str) -> dict[str, dict[str, str]]:
         """Migrate and seed both projects, install Project B's webhook; PROJECT_A_DB_URL and PROJECT_B_DB_URL of the
         functions' login (client_sync, as deployed), of the administrator (for the relay and for people) and, with
-        the supabase backend, of PostgREST's (authenticator, for the stand-ins)."""
-        from devtools.localdb import authenticator_url, prepare_projects
+        the supabase backend, of PostgREST's (authenticator, for the stand-ins); PROJECT_B_DB_URL of GoTrue's
+        (supabase_auth_admin, for the Auth stand-in)."""
+        from devtools.localdb import auth_admin_url, authenticator_url, prepare_projects
 
         projects = prepare_projects(server_url, seed=True)
         say("Databases project_a and project_b migrated, sample data loaded")
@@ -152,6 +155,7 @@ class Stack:
                 "PROJECT_A_DB_URL": as_url(projects.project_a_url),
                 "PROJECT_B_DB_URL": as_url(projects.project_b_url),
             },
+            "supabase_auth_admin": {"PROJECT_B_DB_URL": as_url(auth_admin_url(server_url, projects.project_b_url))},
         }
         if self.config.backend == "supabase":
             databases["authenticator"] = {
@@ -161,16 +165,31 @@ class Stack:
         return databases
 
     def _logins(self, databases: Mapping[str, Mapping[str, str]], project_a_secret: str) -> dict[str, dict[str, str]]:
-        """The settings of each services.Login. With the supabase backend the functions get each project's API URL
-        and a service-role key signed with that project's JWT secret (Project B has one of its own), and no
-        database URL."""
-        logins = {"functions": dict(databases["client_sync"]), "admin": dict(databases["admin"])}
-        if self.config.backend != "supabase":
-            return logins
-        from devtools.tokens import client_backend_settings
+        """The settings of each services.Login. Project B has a JWT secret of its own: its Auth stand-in verifies
+        keys with it, and the functions reach that stand-in (PROJECT_B_AUTH_URL) with a service-role key signed with
+        it, whatever the backend. With the supabase backend the functions also get each project's API URL and a
+        service-role key signed with that project's JWT secret, and no database URL."""
+        from devtools.tokens import client_backend_settings, sign_service_role_token
 
-        jwt_secrets = {"project_a": project_a_secret, "project_b": kept_secret(self.config.project_b_jwt_secret_file)}
-        apis = {service.login: service for service in servers(self.config) if service.name.endswith("_api")}
+        project_b_secret = kept_secret(self.config.project_b_jwt_secret_file)
+        services = {service.name: service for service in servers(self.config)}
+        auth_url = services["project_b_auth"].url
+        assert auth_url is not None
+        logins = {
+            "functions": dict(databases["client_sync"]),
+            "admin": dict(databases["admin"]),
+            "auth_project_b": {
+                "GOTRUE_DB_DATABASE_URL": databases["supabase_auth_admin"]["PROJECT_B_DB_URL"],
+                "GOTRUE_JWT_SECRET": project_b_secret,
+            },
+        }
+        project_b_key = sign_service_role_token(project_b_secret, expires_in=SERVICE_ROLE_KEY_SECONDS)
+        auth_settings = {"PROJECT_B_AUTH_URL": auth_url, "PROJECT_B_SERVICE_ROLE_KEY": project_b_key}
+        if self.config.backend != "supabase":
+            logins["functions"] |= auth_settings
+            return logins
+        jwt_secrets = {"project_a": project_a_secret, "project_b": project_b_secret}
+        apis = {service.login: service for service in services.values() if service.name.endswith("_api")}
         logins["functions"] = {}
         for project, secret in jwt_secrets.items():
             prefix = project.upper()
@@ -183,6 +202,7 @@ class Stack:
             logins["functions"] |= client_backend_settings(
                 project, api.url, secret, expires_in=SERVICE_ROLE_KEY_SECONDS
             )
+        logins["functions"]["PROJECT_B_AUTH_URL"] = auth_url  # and Project B's key, the one of its API
         return logins
 
     def _write_env_file(
@@ -202,7 +222,13 @@ class Stack:
         for service in servers(self.config):
             if service.url_variable and service.url:
                 values[service.url_variable] = service.url
-        for key in ("PROJECT_B_WEBHOOK_SECRET", "SYNC_RETRY_QUEUE_URL", "AWS_ENDPOINT_URL_SQS", "PROJECT_A_JWT_SECRET"):
+        for key in (
+            "PROJECT_B_WEBHOOK_SECRET",
+            "SYNC_RETRY_QUEUE_URL",
+            "AWS_ENDPOINT_URL_SQS",
+            "PROJECT_A_JWT_SECRET",
+            "DEV_MAIL_DIR",
+        ):
             values[key] = common[key]
         values["DEV_THERAPIST_ID"] = DEV_THERAPIST_ID
         values["DEV_THERAPIST_TOKEN"] = sign_access_token(secret, DEV_THERAPIST_ID, expires_in=TOKEN_LIFETIME_SECONDS)
@@ -213,6 +239,8 @@ class Stack:
             for prefix in ("PROJECT_A", "PROJECT_B"):
                 for key in (f"{prefix}_URL", f"{prefix}_SERVICE_ROLE_KEY"):
                     values[key] = logins["functions"][key]
+        # The key the functions call Project B's Auth stand-in with, whatever the backend.
+        values["PROJECT_B_SERVICE_ROLE_KEY"] = logins["functions"]["PROJECT_B_SERVICE_ROLE_KEY"]
         write_env_file(self.config.env_file, values)
 
     def _start_postgres(self) -> str:

@@ -61,6 +61,32 @@ create table if not exists auth.users (
 alter table auth.users add column if not exists email_confirmed_at timestamptz;
 alter table auth.users add column if not exists raw_app_meta_data jsonb;
 grant select on auth.users to service_role;
+-- And the ones devtools/auth_admin.py (the Auth stand-in: admin user create, invite) writes, with GoTrue's names
+-- and types (supabase/auth migrations/00_init_auth_schema.up.sql).
+alter table auth.users add column if not exists aud varchar(255);
+alter table auth.users add column if not exists role varchar(255);
+alter table auth.users add column if not exists encrypted_password varchar(255);
+alter table auth.users add column if not exists invited_at timestamptz;
+alter table auth.users add column if not exists confirmation_token varchar(255);
+alter table auth.users add column if not exists confirmation_sent_at timestamptz;
+alter table auth.users add column if not exists raw_user_meta_data jsonb;
+alter table auth.users add column if not exists last_sign_in_at timestamptz;
+
+-- GoTrue's login (the Supabase image's supabase_auth_admin, which owns the auth schema there): here it may read,
+-- insert and update auth.users and nothing else. devtools/auth_admin.py logs in as it.
+do $$
+begin
+  if not exists (select 1 from pg_roles where rolname = 'supabase_auth_admin') then
+    begin
+      create role supabase_auth_admin login noinherit nosuperuser nocreatedb nocreaterole nobypassrls;
+    exception when duplicate_object or unique_violation then
+      null;  -- another database of this server created it at the same moment
+    end;
+  end if;
+end
+$$;
+grant usage on schema auth to supabase_auth_admin;
+grant select, insert, update on auth.users to supabase_auth_admin;
 
 -- auth.uid() and auth.jwt() read the claims PostgREST puts in the transaction.
 create or replace function auth.jwt() returns jsonb

@@ -33,6 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pgserver
 import psutil
@@ -40,10 +41,12 @@ import psycopg
 import pytest
 
 from devtools import postgres
+from devtools.auth_admin_mail import read_messages
 from devtools.config import (
     CREATE_SESSION_OFFSET,
     PROJECT_A_API_OFFSET,
     PROJECT_B_API_OFFSET,
+    PROJECT_B_AUTH_OFFSET,
     PROJECT_B_WEBHOOK_OFFSET,
     ROOT,
     SQS_OFFSET,
@@ -57,7 +60,14 @@ READY_SECONDS = 120.0  # a first start initialises Postgres; the machine may be 
 STOP_SECONDS = 40.0  # services get 10 s before SIGKILL, Postgres 15 s before immediate shutdown
 LOAD_SECONDS = float(os.environ.get("DEV_STACK_TEST_LOAD_SECONDS", "10"))
 JANE_DOE = "aaaaaaaa-0000-4000-8000-000000000001"
-OFFSETS = (CREATE_SESSION_OFFSET, PROJECT_B_WEBHOOK_OFFSET, SQS_OFFSET, PROJECT_A_API_OFFSET, PROJECT_B_API_OFFSET)
+OFFSETS = (
+    CREATE_SESSION_OFFSET,
+    PROJECT_B_WEBHOOK_OFFSET,
+    SQS_OFFSET,
+    PROJECT_A_API_OFFSET,
+    PROJECT_B_API_OFFSET,
+    PROJECT_B_AUTH_OFFSET,
+)
 # What DEV_DIR/env carries on either backend, and what it adds with BACKEND=supabase.
 ENV_KEYS = {
     "PROJECT_A_DB_URL",
@@ -75,8 +85,11 @@ ENV_KEYS = {
     "DEV_THERAPIST_TOKEN",
     "DEV_SERVICE_ROLE_TOKEN",
     "DEV_BACKEND",
+    "PROJECT_B_AUTH_URL",
+    "PROJECT_B_SERVICE_ROLE_KEY",
+    "DEV_MAIL_DIR",
 }
-SUPABASE_ENV_KEYS = {"PROJECT_A_URL", "PROJECT_A_SERVICE_ROLE_KEY", "PROJECT_B_URL", "PROJECT_B_SERVICE_ROLE_KEY"}
+SUPABASE_ENV_KEYS = {"PROJECT_A_URL", "PROJECT_A_SERVICE_ROLE_KEY", "PROJECT_B_URL"}
 
 
 def _free_port_base() -> int:
@@ -141,9 +154,8 @@ class Site:
     @property
     def ports(self) -> list[int]:
         apis = (PROJECT_A_API_OFFSET, PROJECT_B_API_OFFSET) if self.backend == "supabase" else ()
-        return [
-            self.port_base + offset for offset in (CREATE_SESSION_OFFSET, PROJECT_B_WEBHOOK_OFFSET, SQS_OFFSET, *apis)
-        ]
+        offsets = (CREATE_SESSION_OFFSET, PROJECT_B_WEBHOOK_OFFSET, SQS_OFFSET, PROJECT_B_AUTH_OFFSET, *apis)
+        return [self.port_base + offset for offset in offsets]
 
 
 class Run:
@@ -319,6 +331,24 @@ def run_readme_curl(run: Run) -> tuple[int, dict[str, object]]:
     return int(head.split()[1]), json.loads(body)
 
 
+def invite(env: dict[str, str]) -> tuple[int, list[str]]:
+    """Invite a new address through Project B's Auth stand-in with the env file's URL and key, as the functions
+    call it: the status, and the subjects of the messages to that address in DEV_MAIL_DIR."""
+    address = f"dev-{uuid.uuid4().hex[:12]}@example.com"
+    url = urlsplit(env["PROJECT_B_AUTH_URL"])
+    key = env["PROJECT_B_SERVICE_ROLE_KEY"]
+    conn = http.client.HTTPConnection("127.0.0.1", url.port, timeout=30)
+    try:
+        headers = {"apikey": key, "Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        conn.request("POST", f"{url.path}/invite", json.dumps({"email": address}), headers)
+        response = conn.getresponse()
+        response.read()
+    finally:
+        conn.close()
+    messages = read_messages(Path(env["DEV_MAIL_DIR"]))
+    return response.status, [str(message["Subject"]) for message in messages if message["To"] == address]
+
+
 def add_project_b_client(env: dict[str, str], *, webhook: bool = True) -> str:
     """A new client in Project B, written as the administrator: the database webhook should bring it to A (unless
     `webhook` is False: then its trigger does not fire, and only a backfill or reconcile copies it)."""
@@ -415,16 +445,20 @@ def after_ready_and_use(run: Run) -> None:
     assert in_project_a(env, client_id), f"the webhook did not bring {client_id} to Project A:\n{run.tail()}"
     assert book(env, client_id) == 201, run.tail()
     assert database_logins(env) == ({"authenticator"} if run.site.backend == "supabase" else {"client_sync"})
+    assert invite(env) == (200, ["You have been invited"]), run.tail()
     secrets = [value for key, value in env.items() if key.endswith(("_KEY", "_SECRET", "_TOKEN"))]
     assert not [secret for secret in secrets if secret in run.output()], "a key, secret or token in the stack's log"
     run.stop(signal.SIGTERM)
 
 
 def assert_env_file(site: Site, env: dict[str, str]) -> None:
-    """DEV_DIR/env: every key of either backend, and with BACKEND=supabase each project's API and key too."""
+    """DEV_DIR/env: every key of either backend (Project B's Auth stand-in and its key, the mail folder), and with
+    BACKEND=supabase each project's API and Project A's key too."""
     supabase = site.backend == "supabase"
     assert set(env) == ENV_KEYS | (SUPABASE_ENV_KEYS if supabase else set())
     assert env["DEV_BACKEND"] == site.backend
+    assert env["PROJECT_B_AUTH_URL"] == f"http://127.0.0.1:{site.port_base + PROJECT_B_AUTH_OFFSET}/auth/v1"
+    assert env["DEV_MAIL_DIR"] == str(site.dev_dir / "mail")
     if supabase:
         for project, offset in (("PROJECT_A", PROJECT_A_API_OFFSET), ("PROJECT_B", PROJECT_B_API_OFFSET)):
             assert env[f"{project}_URL"] == f"http://127.0.0.1:{site.port_base + offset}"
