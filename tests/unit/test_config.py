@@ -272,3 +272,27 @@ def test_a_job_budget_that_leaves_its_last_page_no_time_is_refused_on_the_client
     Settings(**CLIENT_BOTH, function_timeout_seconds=120, sync_job_budget_seconds=80)  # 80 + 3 x 10 + 6 = 116
     with pytest.raises(ValidationError, match="A job could take 121 s"):
         Settings(**CLIENT_BOTH, function_timeout_seconds=120, sync_job_budget_seconds=85)
+
+
+def test_project_b_auth_is_its_url_and_key_whatever_the_data_backend() -> None:
+    key = "service-role-key"
+    assert Settings().project_b_auth is None
+    assert Settings(project_b_url="https://b.supabase.co", project_b_service_role_key=key).project_b_auth == (
+        "https://b.supabase.co/auth/v1",
+        key,
+    )
+    # The direct backend for data, and the Auth API by its own URL (the key serves it alone).
+    direct = Settings(
+        project_b_db_url="postgresql://client_sync@localhost/b",
+        project_b_auth_url="http://127.0.0.1:9999/auth/v1/",
+        project_b_service_role_key=key,
+    )
+    assert direct.backend_of("project_b") == "direct"
+    assert direct.project_b_auth == ("http://127.0.0.1:9999/auth/v1", key)
+    assert Settings(project_b_auth_url="https://auth.example.com/auth/v1").project_b_auth is None
+
+
+@pytest.mark.parametrize("url", ["http://auth.example.com/auth/v1", "https://auth.example.com/auth/v1?x=1", "ftp://h"])
+def test_project_b_auth_url_is_https_unless_local(url: str) -> None:
+    with pytest.raises(ValidationError, match="PROJECT_B_AUTH_URL"):
+        Settings(project_b_auth_url=url)
