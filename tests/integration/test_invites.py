@@ -13,8 +13,10 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
+from devtools.localdb import register_therapists
 from devtools.tokens import sign_service_role_token
 from shared import wiring
 from tests.conftest import JWT_SECRET, OTHER_THERAPIST, THERAPIST, AuthStandIn, Databases
@@ -224,17 +226,21 @@ def test_the_service_role_invites_any_native_client(
     ],
 )
 def test_what_cannot_be_invited_is_refused_and_nothing_is_written(
-    db: Databases, auth: AuthStandIn, token: Callable[..., str], arrange: str, status: int, code: str
+    projects: Any, db: Databases, auth: AuthStandIn, token: Callable[..., str], arrange: str, status: int, code: str
 ) -> None:
     email: str | None = {"no_email": None, "blank_email": "  "}.get(arrange, "")
-    client_id, _ = native_client(db, THERAPIST, email)
+    therapist = THERAPIST
+    if arrange == "blank_email":  # a therapist of its own: a blank email is still unique among their clients
+        therapist = uuid.uuid4()
+        register_therapists(projects.project_a_url, [therapist])
+    client_id, _ = native_client(db, therapist, email)
     if arrange == "synced":
         db.a.execute("update public.clients set synced_from = 'project_b' where id = %s", (client_id,))
     if arrange == "archived":
         db.a.execute("update public.clients set status = 'archived' where id = %s", (client_id,))
     before = db.counts()
 
-    response = invite(token(THERAPIST), client_id)
+    response = invite(token(therapist), client_id)
 
     assert (response.status_code, response.json["error"]["code"]) == (status, code)
     assert db.counts() == before and project_b_user(db, client_id) is None
@@ -318,3 +324,58 @@ def test_without_project_b_auth_configured_an_invite_is_503_and_the_rest_works(
     assert "PROJECT_B_SERVICE_ROLE_KEY" in response.json["error"]["message"]
     assert call(token(THERAPIST), {"mode": "links"}).status_code == 200
     assert db.client(client_id)["synced_from"] is None
+
+
+def test_a_project_b_user_of_its_own_with_the_clients_id_is_409_and_gets_no_profile(
+    db: Databases, auth: AuthStandIn, token: Callable[..., str]
+) -> None:
+    client_id, email = native_client(db, THERAPIST)
+    db.b.execute("insert into auth.users (id, email) values (%s, %s)", (client_id, random_email("own")))
+
+    response = invite(token(THERAPIST), client_id)
+
+    assert (response.status_code, response.json["error"]["code"]) == (409, "id_in_use_in_project_b")
+    assert db.count("b", "public.profiles", "id = %s", (client_id,)) == 0 and mail_to(auth, email) == []
+    assert db.client(client_id)["synced_from"] is None
+
+
+def test_in_sql_only_a_user_an_invite_created_gets_a_profile_from_create_invited_profile(db: Databases) -> None:
+    own, invited = uuid.uuid4(), uuid.uuid4()
+    db.b.execute("insert into auth.users (id, email) values (%s, %s)", (own, random_email("own")))
+    db.b.execute(
+        'insert into auth.users (id, email, raw_app_meta_data) values (%s, %s, \'{"invited_from": "project_a"}\')',
+        (invited, random_email("invited")),
+    )
+
+    for user in (own, invited):
+        db.b.execute("select * from public.create_invited_profile(%s, 'Name')", (user,))
+
+    assert db.count("b", "public.profiles", "id = %s", (own,)) == 0
+    assert db.count("b", "public.profiles", "id = %s", (invited,)) == 1
+    targets = [
+        db.b.execute("select public.invite_target(%s, 'x@example.test')", (u,)).fetchone()[0] for u in (own, invited)
+    ]
+    assert [t["user"] for t in targets] == ["other", "invited"]
+
+
+def test_in_sql_a_second_record_of_one_invite_waits_for_the_first_and_answers_already_invited(
+    projects: Any, db: Databases
+) -> None:
+    client_id, email = native_client(db, THERAPIST)
+    state = json.dumps({"profile": {"name": "Invited", "email": email}, "updated_at": "2030-01-01T00:00:00Z"})
+    record = "select public.record_invite_as(null, %s, %s)"
+    answers: list[Any] = []
+    with psycopg.connect(projects.project_a_url) as first, psycopg.connect(projects.project_a_url) as second:
+        assert first.execute(record, (client_id, state)).fetchone()[0]["outcome"] == "invited"  # not committed
+        pid = second.info.backend_pid
+        waiter = threading.Thread(target=lambda: answers.append(second.execute(record, (client_id, state)).fetchone()))
+        waiter.start()
+        waiting = "select wait_event_type from pg_stat_activity where pid = %s"
+        while waiter.is_alive() and db.a.execute(waiting, (pid,)).fetchone()[0] != "Lock":
+            waiter.join(0.01)
+        first.commit()
+        waiter.join()
+        second.commit()
+
+    assert answers[0][0] == {"outcome": "already_invited", "client_id": str(client_id)}
+    assert db.count("a", "private.client_invites", "client_id = %s", (client_id,)) == 1
