@@ -33,7 +33,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pgserver
 import psutil
@@ -331,22 +330,26 @@ def run_readme_curl(run: Run) -> tuple[int, dict[str, object]]:
     return int(head.split()[1]), json.loads(body)
 
 
-def invite(env: dict[str, str]) -> tuple[int, list[str]]:
-    """Invite a new address through Project B's Auth stand-in with the env file's URL and key, as the functions
-    call it: the status, and the subjects of the messages to that address in DEV_MAIL_DIR."""
-    address = f"dev-{uuid.uuid4().hex[:12]}@example.com"
-    url = urlsplit(env["PROJECT_B_AUTH_URL"])
-    key = env["PROJECT_B_SERVICE_ROLE_KEY"]
-    conn = http.client.HTTPConnection("127.0.0.1", url.port, timeout=30)
+def invite(env: dict[str, str]) -> tuple[int, dict[str, str], list[str]]:
+    """Invite a new native client of the dev therapist through sync_client, as the functions do it with the stack's
+    Auth stand-in: the status, the answer, and the subjects of the messages to its address in DEV_MAIL_DIR."""
+    client_id, address = str(uuid.uuid4()), f"dev-{uuid.uuid4().hex[:12]}@example.com"
+    with psycopg.connect(env["PROJECT_A_DB_URL"], autocommit=True, connect_timeout=5) as db:
+        db.execute(
+            "insert into public.clients (id, full_name, email, therapist_id) values (%s, 'Dev Invite', %s, %s)",
+            (client_id, address, env["DEV_THERAPIST_ID"]),
+        )
+    port = int(env["SYNC_CLIENT_URL"].rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        headers = {"apikey": key, "Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-        conn.request("POST", f"{url.path}/invite", json.dumps({"email": address}), headers)
+        headers = {"Authorization": f"Bearer {env['DEV_THERAPIST_TOKEN']}", "Content-Type": "application/json"}
+        conn.request("POST", "/", json.dumps({"mode": "invite", "client_id": client_id}), headers)
         response = conn.getresponse()
-        response.read()
+        answer = json.loads(response.read())
     finally:
         conn.close()
     messages = read_messages(Path(env["DEV_MAIL_DIR"]))
-    return response.status, [str(message["Subject"]) for message in messages if message["To"] == address]
+    return response.status, answer, [str(message["Subject"]) for message in messages if message["To"] == address]
 
 
 def add_project_b_client(env: dict[str, str], *, webhook: bool = True) -> str:
@@ -445,7 +448,8 @@ def after_ready_and_use(run: Run) -> None:
     assert in_project_a(env, client_id), f"the webhook did not bring {client_id} to Project A:\n{run.tail()}"
     assert book(env, client_id) == 201, run.tail()
     assert database_logins(env) == ({"authenticator"} if run.site.backend == "supabase" else {"client_sync"})
-    assert invite(env) == (200, ["You have been invited"]), run.tail()
+    status, answer, subjects = invite(env)
+    assert (status, answer.get("outcome"), subjects) == (200, "invited", ["You have been invited"]), run.tail()
     secrets = [value for key, value in env.items() if key.endswith(("_KEY", "_SECRET", "_TOKEN"))]
     assert not [secret for secret in secrets if secret in run.output()], "a key, secret or token in the stack's log"
     run.stop(signal.SIGTERM)
