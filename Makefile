@@ -58,6 +58,7 @@ bench: $(READY)
 	$(PY) -m bench.backfill
 	$(PY) -m bench.not_found
 	$(PY) -m bench.backends
+	$(PY) -m bench.invites
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache .ruff_cache

@@ -31,7 +31,7 @@ print(json.dumps([ended - began, ended - middle]))
 """
 
 
-def _import_once(modules: tuple[str, ...]) -> tuple[float, float]:
+def import_once(modules: tuple[str, ...]) -> tuple[float, float]:
     """Seconds to import SHARED then `modules` in a new interpreter, and of those the part of `modules`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
@@ -50,12 +50,12 @@ def measure_cold_imports(runs: int) -> list[ColdImport]:
     """`runs` imports of each backend, alternating, after one not measured each (the files in the page cache and
     their bytecode compiled, as in a deployed package)."""
     for modules in BACKENDS.values():
-        _import_once(modules)
+        import_once(modules)
     times: dict[str, list[tuple[float, float]]] = {key: [] for key in BACKENDS}
     for run in range(runs):
         keys = list(BACKENDS) if run % 2 == 0 else list(BACKENDS)[::-1]
         for key in keys:
-            times[key].append(_import_once(BACKENDS[key]))
+            times[key].append(import_once(BACKENDS[key]))
     return [
         ColdImport(
             backend=key,

@@ -260,6 +260,27 @@ def postgrest_server(authenticator_url: str, jwt_secret: str, log_dir: Path, *, 
         yield f"http://127.0.0.1:{server.port}"
 
 
+# Project B's Auth (GoTrue) stand-in (devtools/auth_admin.py) in a process of its own, as GoTrue is a server of its own.
+AUTH = Implementation("auth", "Auth stand-in", "devtools/auth_admin.py", target="")
+
+
+@contextlib.contextmanager
+def auth_server(auth_admin_url: str, jwt_secret: str, mail_dir: Path, log_dir: Path) -> Iterator[str]:
+    """Project B's Auth stand-in logged in as `auth_admin_url`, its mail in `mail_dir`; yields its root URL (the
+    API is under /auth/v1), stopped on exit."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "GOTRUE_DB_DATABASE_URL": auth_admin_url,
+        "GOTRUE_JWT_SECRET": jwt_secret,
+        "DEV_MAIL_DIR": str(mail_dir),
+        "PYTHONPATH": str(ROOT),
+    }
+    command = [sys.executable, "-m", "devtools.auth_admin", "--host", "127.0.0.1", "--port", str(port)]
+    with _serving(AUTH, command, env, port, log_dir / f"{AUTH.key}.log") as server:
+        yield f"http://127.0.0.1:{server.port}"
+
+
 @contextlib.contextmanager
 def _serving(
     implementation: Implementation, command: list[str], env: dict[str, str], port: int, log_path: Path
