@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     project_b_service_role_key: SecretStr | None = None
     # Project B's Auth API (invites), when it is not PROJECT_B_URL's /auth/v1 (a local stand-in, a custom domain).
     project_b_auth_url: str | None = None
+    # How long a call of Project B's Auth waits for its answer: an invite's includes Auth sending the mail.
+    project_b_auth_timeout_seconds: float = Field(default=10.0, gt=0, le=25)
     # None: direct when the project has a database URL, else client (backend_of).
     project_a_backend: Backend | None = None
     project_b_backend: Backend | None = None

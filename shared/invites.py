@@ -6,7 +6,8 @@ The steps, each safe to run again, so that a call after a crash anywhere goes on
 3. Project B's Auth admin API: the user, under the client's id, its email unconfirmed, marked as invited from
    Project A (skipped when that user exists).
 4. Project B: the user's profile, with the client's name only (kept when it exists).
-5. Project B's Auth admin API: the invitation, a link mailed to the client (not when the email is confirmed).
+5. Project B's Auth admin API: the invitation, a link mailed to the email Project B has (not when the user has
+   confirmed it already).
 6. Project A, in one transaction: the invite recorded and Project B's state written: the client is synced from
    Project B from then on. Asked again, the invite answers already_invited and sends nothing.
 Another user with the client's email stops it before anything is written: the sync of that user suggests the link
@@ -16,7 +17,7 @@ instead (shared/links.py). Only ids are logged.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NoReturn
 from uuid import UUID
 
 from shared.auth import ServiceRole
@@ -63,14 +64,19 @@ class InviteService:
             candidate = self.project_a.client_to_invite(claims, client_id)
             if candidate.outcome == "already_invited" and candidate.client_id is not None:
                 return Invited("already_invited", candidate.client_id)
+            if candidate.outcome == "email_in_use" and candidate.holder_id is not None:
+                self._email_in_use(candidate.holder_id)
             if candidate.outcome != "ready" or candidate.client_id is None:
                 raise _refusal(candidate.outcome)
-            invited_id, email = candidate.client_id, candidate.email or ""
-            self._create_user(invited_id, email)
+            invited_id = candidate.client_id
+            confirmed = self._create_user(invited_id, candidate.email or "")
             state = self.project_b.create_invited_profile(invited_id, candidate.full_name or "")
             if state.client is None:  # the user was deleted from Project B meanwhile
                 raise ClientNotFound(CLIENT_NOT_FOUND)
-            sent = self.auth.send_invitation(email)
+            # To the email Project B has (the user's own since an earlier call, if they changed it), never to
+            # another address: Auth's invite of an address nobody has would create a user of its own.
+            address = str(state.client.profile.get("email") or "")
+            sent = not confirmed and bool(address) and self.auth.send_invitation(address)
             outcome = self.project_a.record_invite(claims, invited_id, state)
             if outcome == "already_invited":
                 return Invited("already_invited", invited_id)
@@ -79,22 +85,26 @@ class InviteService:
             log_event("client_invited", invitation_sent=sent)
             return Invited("invited", invited_id)
 
-    def _create_user(self, client_id: UUID, email: str) -> None:
-        """Project B's user under the client's id: created, or found from an earlier call; EmailInUseInProjectB
-        (and the link suggested) when another user has the email."""
+    def _create_user(self, client_id: UUID, email: str) -> bool:
+        """Project B's user under the client's id: created, or found from an earlier call; whether its email is
+        confirmed already. EmailInUseInProjectB (and the link suggested) when another user has the email."""
         assert self.auth is not None
         target = self.project_b.invite_target(client_id, email)
         if target.user == "absent" and target.email_user_id is None:
             if self.auth.create_user(client_id, email):
-                return
+                return False
             target = self.project_b.invite_target(client_id, email)  # the email was taken meanwhile: by whom
         if target.user == "invited":
-            return
+            return target.user_email_confirmed
         if target.user == "other":
             raise IdInUseInProjectB("A Project B user of its own has this client's id")
-        if target.email_user_id is not None:
-            self.sync.sync_client(target.email_user_id)  # its copy in Project A suggests the link
-        log_event("invite_email_in_use", project_b_user_id=target.email_user_id)
+        self._email_in_use(target.email_user_id)
+
+    def _email_in_use(self, holder_id: UUID | None) -> NoReturn:
+        """Another user of Project B (or its copy in Project A) has the email: its sync suggests the link."""
+        if holder_id is not None:
+            self.sync.sync_client(holder_id)
+        log_event("invite_email_in_use", project_b_user_id=holder_id)
         raise EmailInUseInProjectB("Another user of the clients' app has this email; the link is suggested instead")
 
 

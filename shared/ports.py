@@ -216,15 +216,18 @@ class InviteCandidate:
     client_id: UUID | None
     email: str | None = field(default=None, repr=False)
     full_name: str | None = field(default=None, repr=False)
+    holder_id: UUID | None = None  # email_in_use: the synced client that has the email
 
 
 @dataclass(frozen=True)
 class InviteTarget:
     """What an invite meets in Project B: the user with the client's id (absent, invited: the one an invite from
-    Project A created, or other) and another user with the client's email, if any."""
+    Project A created, or other) and whether they confirmed their email, and another user with the client's email,
+    if any."""
 
     user: Literal["absent", "invited", "other"]
     email_user_id: UUID | None
+    user_email_confirmed: bool = False
 
 
 class ProjectA(Protocol):

@@ -113,9 +113,14 @@ def invite_candidate(answer: Mapping[str, Any]) -> InviteCandidate:
         client_id=uuid_of(client_id) if client_id else None,
         email=answer.get("email"),
         full_name=answer.get("full_name"),
+        holder_id=uuid_of(answer["holder_id"]) if answer.get("holder_id") else None,
     )
 
 
 def invite_target(answer: Mapping[str, Any]) -> InviteTarget:
     email_user_id = answer.get("email_user_id")
-    return InviteTarget(user=answer["user"], email_user_id=uuid_of(email_user_id) if email_user_id else None)
+    return InviteTarget(
+        user=answer["user"],
+        email_user_id=uuid_of(email_user_id) if email_user_id else None,
+        user_email_confirmed=bool(answer.get("user_email_confirmed")),
+    )

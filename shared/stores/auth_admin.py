@@ -16,10 +16,10 @@ from uuid import UUID
 
 import httpx
 from supabase_auth import SyncGoTrueAdminAPI
-from supabase_auth.errors import AuthApiError, AuthError, AuthRetryableError
+from supabase_auth.errors import AuthApiError, AuthError, AuthRetryableError, AuthUnknownError
 
 from shared.config import Settings
-from shared.errors import InvalidClientEmail, TransientError
+from shared.errors import InvalidClientEmail, InvitesNotConfigured, TransientError, UpstreamUnavailable
 from shared.retry import retried
 
 if TYPE_CHECKING:
@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 # SQL (invite_target, create_invited_profile) reads it.
 INVITED_FROM = {"invited_from": "project_a"}
 _EMAIL_EXISTS = "email_exists"
-_EMAIL_REFUSED = frozenset({"validation_failed", "email_address_invalid", "email_address_not_authorized"})
+_EMAIL_REFUSED = frozenset({"validation_failed", "email_address_invalid"})
+_KEY_REFUSED = frozenset({"no_authorization", "bad_jwt", "not_admin"})
 
 
 class AuthAdminError(Exception):
@@ -57,7 +58,7 @@ class AuthAdminProjectB:
             if self._client is None:
                 timeout = httpx.Timeout(
                     connect=self.settings.http_connect_timeout_seconds,
-                    read=self.settings.project_b_statement_timeout_ms / 1000 + self.settings.http_read_margin_seconds,
+                    read=self.settings.project_b_auth_timeout_seconds,  # an invite waits for Auth's mailer
                     write=self.settings.http_connect_timeout_seconds,
                     pool=self.settings.db_pool_timeout_seconds,
                 )
@@ -94,10 +95,19 @@ class AuthAdminProjectB:
 
 
 def _mapped(call: str, exc: AuthError) -> Exception:
-    """A fault that may pass (no answer, 429, 5xx) is a TransientError; an email GoTrue refuses is the client's."""
-    status = getattr(exc, "status", 0)
-    if isinstance(exc, AuthRetryableError) or status == 429 or status >= 500:
+    """What a refusal of Auth means here: a fault that may pass (no answer, a 5xx or an answer that is not
+    GoTrue's) is a TransientError, retried; a rate limit is answered 503 at once (it lasts longer than a request);
+    a refused key or a mailer that may not send is the deployment's (503, naming it); an address GoTrue refuses is
+    the client's (409); anything else is a fault of this code (500)."""
+    status = int(getattr(exc, "status", 0) or 0)
+    if isinstance(exc, AuthRetryableError | AuthUnknownError) or status >= 500:
         return TransientError(f"Auth {call}: HTTP {status}")
+    if status == 429:
+        return UpstreamUnavailable("Project B's Auth is limiting requests or emails; try again later")
+    if status in (401, 403) or exc.code in _KEY_REFUSED:
+        return InvitesNotConfigured("Project B's Auth refused the service-role key: check PROJECT_B_SERVICE_ROLE_KEY")
+    if exc.code == "email_address_not_authorized":
+        return InvitesNotConfigured("Project B's Auth may not send mail to this address: set up its SMTP")
     if exc.code in _EMAIL_REFUSED:
         return InvalidClientEmail("Project B does not accept the client's email address")
     return AuthAdminError(call, status, exc.code)

@@ -152,16 +152,7 @@ def test_a_crash_between_the_steps_converges_on_the_next_call(
     """The process dies before `step` (the user, or the user and profile, or all of Project B's part exist); the
     next call goes on from there: one user, one profile, at most one more invitation, and the client synced."""
     client_id, email = native_client(db, THERAPIST)
-    service = wiring.invite_service()
-    owners = {"create_invited_profile": service.project_b, "send_invitation": service.auth}
-    owner = owners.get(step, service.project_a)
-
-    def crash(*_: Any, **__: Any) -> Any:
-        raise SystemExit("crashed")  # not an error the function answers: the process is gone
-
-    with monkeypatch.context() as patched, pytest.raises(SystemExit):
-        patched.setattr(owner, step, crash)
-        invite(token(THERAPIST), client_id)
+    crashed_before(monkeypatch, step, token(THERAPIST), client_id)
     assert project_b_user(db, client_id) is not None
     assert db.client(client_id)["synced_from"] is None
 
@@ -170,7 +161,8 @@ def test_a_crash_between_the_steps_converges_on_the_next_call(
     assert (response.status_code, response.json) == (200, {"outcome": "invited", "client_id": str(client_id)})
     assert db.count("b", "auth.users", "id = %s", (client_id,)) == 1
     assert db.count("b", "public.profiles", "id = %s", (client_id,)) == 1
-    assert 1 <= len(mail_to(auth, email)) <= 2
+    # One invitation, or one more when the crash came after it was sent.
+    assert len(mail_to(auth, email)) == (2 if step == "record_invite" else 1)
     assert db.client(client_id)["synced_from"] == "project_b"
     assert invite(token(THERAPIST), client_id).json["outcome"] == "already_invited"
 
@@ -379,3 +371,96 @@ def test_in_sql_a_second_record_of_one_invite_waits_for_the_first_and_answers_al
 
     assert answers[0][0] == {"outcome": "already_invited", "client_id": str(client_id)}
     assert db.count("a", "private.client_invites", "client_id = %s", (client_id,)) == 1
+
+
+def crashed_before(monkeypatch: pytest.MonkeyPatch, step: str, bearer: str, client_id: uuid.UUID) -> None:
+    """An invite whose process dies before `step`."""
+    service = wiring.invite_service()
+    owner = {"create_invited_profile": service.project_b, "send_invitation": service.auth}.get(step, service.project_a)
+
+    def crash(*_: Any, **__: Any) -> Any:
+        raise SystemExit("crashed")
+
+    with monkeypatch.context() as patched, pytest.raises(SystemExit):
+        patched.setattr(owner, step, crash)
+        invite(bearer, client_id)
+
+
+def test_after_a_crash_the_invitation_goes_to_the_email_project_b_has_not_to_a_new_one(
+    db: Databases, auth: AuthStandIn, token: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client_id, email = native_client(db, THERAPIST)
+    crashed_before(monkeypatch, "send_invitation", token(THERAPIST), client_id)
+    changed = random_email("Changed")
+    db.a.execute("update public.clients set email = %s where id = %s", (changed, client_id))
+
+    response = invite(token(THERAPIST), client_id)
+
+    assert (response.status_code, response.json["outcome"]) == (200, "invited")
+    assert len(mail_to(auth, email)) == 1 and mail_to(auth, changed) == []
+    assert db.count("b", "auth.users", "lower(email) = lower(%s)", (changed,)) == 0
+    assert db.client(client_id)["email"] == email.lower()  # Project B owns the email from now on
+
+
+def test_a_sync_between_the_profile_and_the_record_converges(
+    db: Databases, auth: AuthStandIn, token: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The webhook syncs the new profile before the invite is recorded: a conflict of kind id, which the invite's
+    record resolves."""
+    client_id, _ = native_client(db, THERAPIST)
+    crashed_before(monkeypatch, "record_invite", token(THERAPIST), client_id)
+    synced = call(SERVICE, {"client_id": str(client_id)})
+    conflict = "select count(*) from private.sync_conflicts where client_id = %s and resolved_at is null"
+    open_before = db.a.execute(conflict, (client_id,)).fetchone()[0]
+
+    response = invite(token(THERAPIST), client_id)
+
+    assert synced.json["outcome"] == "conflict" and open_before == 1
+    assert (response.status_code, response.json["outcome"]) == (200, "invited")
+    assert db.a.execute(conflict, (client_id,)).fetchone()[0] == 0
+    assert call(SERVICE, {"client_id": str(client_id)}).json["outcome"] == "unchanged"
+
+
+def test_a_profile_project_b_made_without_a_name_gets_the_clients_name(
+    db: Databases, auth: AuthStandIn, token: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client_id, _ = native_client(db, THERAPIST)
+    name = db.client(client_id)["full_name"]
+    crashed_before(monkeypatch, "create_invited_profile", token(THERAPIST), client_id)
+    db.b.execute("insert into public.profiles (id) values (%s)", (client_id,))  # as a sign-up trigger would
+
+    assert invite(token(THERAPIST), client_id).status_code == 200
+
+    assert db.source(client_id)["name"] == name and db.client(client_id)["full_name"] == name
+
+
+@pytest.mark.parametrize("status", ["active", "archived"])
+def test_an_email_a_synced_client_holds_is_refused_before_project_b_is_touched(
+    db: Databases, auth: AuthStandIn, token: Callable[..., str], status: str
+) -> None:
+    client_id, email = native_client(db, THERAPIST)
+    holder = uuid.uuid4()
+    db.add_project_a_client(holder, None, random_name("Copy"), email.upper(), synced=True)
+    db.a.execute("update public.clients set status = %s where id = %s", (status, holder))
+    before = db.count("b", "auth.users")
+
+    response = invite(token(THERAPIST), client_id)
+
+    assert (response.status_code, response.json["error"]["code"]) == (409, "email_in_use_in_project_b")
+    assert db.count("b", "auth.users") == before and mail_to(auth, email) == []
+    assert db.client(client_id)["synced_from"] is None
+
+
+def test_in_sql_a_record_the_upsert_refuses_keeps_nothing(db: Databases) -> None:
+    """A synced client took the email after the invite's check: the record answers email_in_use and keeps neither
+    the invite nor the conflict the upsert noted."""
+    client_id, email = native_client(db, THERAPIST)
+    db.add_project_a_client(uuid.uuid4(), None, random_name("Copy"), email, synced=True)
+    state = json.dumps({"profile": {"name": "Invited", "email": email}, "updated_at": "2030-01-01T00:00:00Z"})
+
+    answer = db.a.execute("select public.record_invite_as(null, %s, %s)", (client_id, state)).fetchone()[0]
+
+    assert answer == {"outcome": "email_in_use", "client_id": str(client_id)}
+    assert db.count("a", "private.client_invites", "client_id = %s", (client_id,)) == 0
+    assert db.count("a", "private.sync_conflicts", "client_id = %s", (client_id,)) == 0
+    assert db.client(client_id)["synced_from"] is None

@@ -35,7 +35,9 @@ revoke all on function private.invite_refusal(public.clients, uuid) from public;
 -- The client an invite of `p_client_id` (an old id of a linked client: the one it means) acts on, for the
 -- therapist of the verified claims `p_claims` (their own client), or the service role without claims. Reads
 -- only. Answers {outcome: ready, client_id, email, full_name} (what the Project B user and profile get) or
--- {outcome: <private.invite_refusal>, client_id}, or not_a_therapist.
+-- {outcome: <private.invite_refusal>, client_id}, email_in_use with the synced client that holds the email (its
+-- copy would keep the invited user from being written here: refused before Project B is touched), or
+-- not_a_therapist.
 create function public.client_to_invite_as(p_claims jsonb, p_client_id uuid)
 returns jsonb
 language plpgsql
@@ -47,6 +49,7 @@ declare
   v_uid uuid;
   v_client public.clients;
   v_refusal text;
+  v_holder uuid;
 begin
   if p_claims is not null then
     perform set_config('request.jwt.claims', p_claims::text, true);
@@ -59,6 +62,11 @@ begin
   v_refusal := private.invite_refusal(v_client, v_uid);
   if v_refusal is not null then
     return jsonb_build_object('outcome', v_refusal, 'client_id', coalesce(v_client.id, p_client_id));
+  end if;
+  select s.id into v_holder from public.clients s
+   where s.email is not null and s.synced_from is not null and lower(s.email) = lower(btrim(v_client.email));
+  if v_holder is not null then
+    return jsonb_build_object('outcome', 'email_in_use', 'client_id', v_client.id, 'holder_id', v_holder);
   end if;
   return jsonb_build_object('outcome', 'ready', 'client_id', v_client.id, 'email', btrim(v_client.email),
                             'full_name', v_client.full_name);
@@ -106,14 +114,17 @@ begin
   if p_client is null then
     return jsonb_build_object('outcome', 'not_found', 'client_id', p_client_id);
   end if;
-  insert into private.client_invites (client_id, invited_by) values (p_client_id, v_uid);
-  select u.outcome into v_written
-    from public.upsert_synced_clients(jsonb_build_array(p_client || jsonb_build_object('id', p_client_id)),
-                                      v_client.therapist_id) u;
-  if v_written = 'conflict' then
-    delete from private.client_invites where client_id = p_client_id;
+  begin  -- a subtransaction: when the write is refused, nothing of it is kept (the conflict it records included)
+    insert into private.client_invites (client_id, invited_by) values (p_client_id, v_uid);
+    select u.outcome into v_written
+      from public.upsert_synced_clients(jsonb_build_array(p_client || jsonb_build_object('id', p_client_id)),
+                                        v_client.therapist_id) u;
+    if v_written = 'conflict' then
+      raise exception 'another synced client has the email' using errcode = 'IV409';
+    end if;
+  exception when sqlstate 'IV409' then
     return jsonb_build_object('outcome', 'email_in_use', 'client_id', p_client_id);
-  end if;
+  end;
   return jsonb_build_object('outcome', 'invited', 'client_id', p_client_id);
 end;
 $$;
