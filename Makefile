@@ -6,7 +6,7 @@ READY := $(VENV)/.ready
 
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: dev test sync lint bench clean
+.PHONY: dev test sync lint bench clean artifact build-CreateSessionFunction build-ProjectBWebhookFunction build-SyncClientFunction
 
 $(READY): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -62,3 +62,23 @@ bench: $(READY)
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache .ruff_cache
+
+# `sam build` (template.yaml: BuildMethod makefile) runs build-<LogicalId> with ARTIFACTS_DIR: each function's
+# artifact is its own functions/<name>, the shared package, certs/ when there is one (the projects' CA
+# certificates, for the direct backend) and the runtime dependencies (requirements.txt) as Lambda's Python 3.11 on
+# x86_64 takes them; nothing else of the working copy (tests, bench, devtools, ops, db, .dev).
+LAMBDA_PIP_FLAGS := --platform manylinux2014_x86_64 --implementation cp --python-version 3.11 --only-binary=:all:
+build-CreateSessionFunction:
+	@$(MAKE) --no-print-directory artifact FUNCTION=create_session
+build-ProjectBWebhookFunction:
+	@$(MAKE) --no-print-directory artifact FUNCTION=project_b_webhook
+build-SyncClientFunction:
+	@$(MAKE) --no-print-directory artifact FUNCTION=sync_client
+artifact:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "make artifact: ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 2; }
+	@test -f "functions/$(FUNCTION)/main.py" || { echo "make artifact: no functions/$(FUNCTION)/main.py" >&2; exit 2; }
+	mkdir -p "$(ARTIFACTS_DIR)"
+	tar --exclude=__pycache__ --exclude='*.pyc' -cf - shared "functions/$(FUNCTION)" $$(test -d certs && echo certs) \
+		| tar -xf - -C "$(ARTIFACTS_DIR)"
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile -r requirements.txt \
+		--target "$(ARTIFACTS_DIR)" $(LAMBDA_PIP_FLAGS)

@@ -356,3 +356,12 @@ def test_make_devs_lambda_runtime_gives_sync_client_its_deployed_timeout() -> No
     function = serverless_functions()["SyncClientFunction"]
     assert SYNC_CLIENT_LAMBDA_ENV["FUNCTION_TIMEOUT_SECONDS"] == str(function["Timeout"])
     assert literal_environment(function)["function_timeout_seconds"] == str(function["Timeout"])
+
+
+def test_sam_builds_each_function_with_the_makefile_target_of_its_name() -> None:
+    """Only what runs is packaged (tests/integration/test_package.py builds the targets and checks)."""
+    template = load_template()
+    makefile = (ROOT / "Makefile").read_text()
+    for name in serverless_functions():
+        assert template["Resources"][name].get("Metadata", {}).get("BuildMethod") == "makefile", name
+        assert f"\nbuild-{name}:" in makefile, name
