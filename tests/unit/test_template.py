@@ -365,3 +365,20 @@ def test_sam_builds_each_function_with_the_makefile_target_of_its_name() -> None
     for name in serverless_functions():
         assert template["Resources"][name].get("Metadata", {}).get("BuildMethod") == "makefile", name
         assert f"\nbuild-{name}:" in makefile, name
+
+
+def test_any_message_in_the_dead_letter_queue_raises_an_alarm_on_the_alarm_topic() -> None:
+    [(name, alarm)] = _resources_of_type("AWS::CloudWatch::Alarm").items()
+    properties = alarm["Properties"]
+    assert (properties["Namespace"], properties["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert properties["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["SyncRetryDeadLetterQueue", "QueueName"]}}
+    ]
+    assert (properties["ComparisonOperator"], properties["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert (properties["Statistic"], properties["Period"], properties["EvaluationPeriods"]) == ("Maximum", 60, 1)
+    assert properties["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+    [topic] = _resources_of_type("AWS::SNS::Topic")
+    assert topic == "AlarmTopic"
+    [subscription] = _resources_of_type("AWS::SNS::Subscription").values()
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
