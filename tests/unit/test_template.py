@@ -382,3 +382,32 @@ def test_any_message_in_the_dead_letter_queue_raises_an_alarm_on_the_alarm_topic
     [subscription] = _resources_of_type("AWS::SNS::Subscription").values()
     assert subscription["Condition"] == "HasAlarmEmail"
     assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+
+
+# What each function needs of the secrets and settings the template can give: the projects (either backend) for
+# all three; the verification of access tokens for the two that take them; the webhook's secret for the webhook;
+# the queue for the two that send to it.
+PROJECTS = {"PROJECT_A_DB_URL", "PROJECT_B_DB_URL", "PROJECT_A_SERVICE_ROLE_KEY", "PROJECT_B_SERVICE_ROLE_KEY"}
+PROJECT_URLS = {"PROJECT_A_URL", "PROJECT_B_URL"}
+TOKENS = {"PROJECT_A_JWT_SECRET", "PROJECT_A_JWKS_URL", "JWT_ISSUER"}
+NEEDS = {
+    "CreateSessionFunction": PROJECTS | PROJECT_URLS | TOKENS,
+    "ProjectBWebhookFunction": PROJECTS | PROJECT_URLS | {"PROJECT_B_WEBHOOK_SECRET", "SYNC_RETRY_QUEUE_URL"},
+    "SyncClientFunction": PROJECTS | PROJECT_URLS | TOKENS | {"SYNC_RETRY_QUEUE_URL"},
+}
+SECRETS = ("_DB_URL", "_KEY", "_SECRET")
+
+
+def test_every_variable_the_template_sets_is_a_setting_the_code_reads() -> None:
+    known = {name.upper() for name in Settings.model_fields}
+    for name, function in serverless_functions().items():
+        given = set(function.get("Environment", {}).get("Variables", {}))
+        assert given <= known, f"{name}: {sorted(given - known)} are not settings (shared/config.py)"
+
+
+@pytest.mark.parametrize("name", sorted(NEEDS))
+def test_each_function_gets_the_settings_it_reads_and_no_secret_it_does_not_use(name: str) -> None:
+    given = set(serverless_functions()[name].get("Environment", {}).get("Variables", {}))
+    assert NEEDS[name] <= given, f"{name} lacks {sorted(NEEDS[name] - given)}"
+    secrets = {variable for variable in given if variable.endswith(SECRETS)}
+    assert secrets <= NEEDS[name], f"{name} gets secrets it does not use: {sorted(secrets - NEEDS[name])}"
