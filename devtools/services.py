@@ -3,6 +3,7 @@ Project B's Auth stand-in and, with the supabase backend, each project's PostgRE
 
 from __future__ import annotations
 
+import json
 import shlex
 import socket
 import subprocess
@@ -21,6 +22,8 @@ from devtools.processes import spawn
 # moto's server stands in for SQS; its queues live in moto's default account.
 SQS_ACCOUNT = "123456789012"
 RETRY_QUEUE_NAME = "client-sync-retry"
+DEAD_LETTER_QUEUE_NAME = "client-sync-retry-dead-letter"
+MAX_RECEIVE_COUNT = 10  # template.yaml's RedrivePolicy
 
 # Whose settings a service gets (Stack builds them): the functions' (PROJECT_A_DB_URL and PROJECT_B_DB_URL as
 # client_sync, or with the supabase backend PROJECT_X_URL, PROJECT_X_SERVICE_ROLE_KEY and PROJECT_X_BACKEND=client),
@@ -103,6 +106,10 @@ def sqs_endpoint(config: DevConfig) -> str:
 
 def retry_queue_url(config: DevConfig) -> str:
     return f"{sqs_endpoint(config)}/{SQS_ACCOUNT}/{RETRY_QUEUE_NAME}"
+
+
+def dead_letter_queue_url(config: DevConfig) -> str:
+    return f"{sqs_endpoint(config)}/{SQS_ACCOUNT}/{DEAD_LETTER_QUEUE_NAME}"
 
 
 def aws_env(config: DevConfig) -> dict[str, str]:
@@ -222,5 +229,8 @@ def create_retry_queue(config: DevConfig) -> None:
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
         config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2}),
     )
-    url = sqs.create_queue(QueueName=RETRY_QUEUE_NAME)["QueueUrl"]
+    dead_letter = sqs.create_queue(QueueName=DEAD_LETTER_QUEUE_NAME)["QueueUrl"]
+    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter, AttributeNames=["QueueArn"])["Attributes"]
+    redrive = {"deadLetterTargetArn": dead_letter_arn["QueueArn"], "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
+    url = sqs.create_queue(QueueName=RETRY_QUEUE_NAME, Attributes={"RedrivePolicy": json.dumps(redrive)})["QueueUrl"]
     say(f"Retry queue {url}")

@@ -26,6 +26,7 @@ from devtools.services import (
     aws_env,
     check_ports,
     create_retry_queue,
+    dead_letter_queue_url,
     retry_queue_url,
     servers,
     start_service,
@@ -117,6 +118,7 @@ class Stack:
             "PROJECT_A_JWT_SECRET": secret,
             "PROJECT_B_WEBHOOK_SECRET": kept_secret(config.webhook_secret_file),
             "SYNC_RETRY_QUEUE_URL": retry_queue_url(config),
+            "SYNC_DEAD_LETTER_QUEUE_URL": dead_letter_queue_url(config),
             "DEV_MAIL_DIR": str(config.mail_dir),
             **aws_env(config),
         }

@@ -41,7 +41,11 @@ class BackfillService:
         self, cursor: str | None, limit: int, *, dry_run: bool = False, until: UUID | None = None
     ) -> PageDone:
         page = self.project_b.read_client_page(_id_cursor(cursor), limit, until)
-        return self._apply(page, limit, until, dry_run)
+        done = self._apply(page, limit, until, dry_run)
+        if not dry_run:  # a page from the start begins a run, the last one ends it (the status shows the run)
+            new_run = cursor is None and until is None
+            self.project_a.record_sync_run("backfill", done.applied, new_run=new_run, finished=done.next_cursor is None)
+        return done
 
     def backfill_pages(
         self, cursor: str | None, limit: int, *, dry_run: bool = False, until: UUID | None = None
@@ -76,6 +80,7 @@ class BackfillService:
     def queue_backfill(self, shards: int) -> int:
         """Split the id space into `shards` ranges and queue one job per range; how many were queued."""
         jobs = [job.model_dump_json() for job in shard_ranges(shards)]
+        self.project_a.record_sync_run("backfill", OutcomeCounts(), new_run=True, finished=False, parts=shards)
         queued = self._job_queue().send_batch(jobs, source="sync_client", reason="backfill_range")
         log_event("backfill_queued", count=queued)
         return queued
@@ -84,11 +89,14 @@ class BackfillService:
         """Page through `job` until its range is done (None) or `deadline` (monotonic) is near: then the rest."""
         total = OutcomeCounts()
         cursor = str(job.cursor) if job.cursor else _before(job.start)
+        rest: BackfillRange | None = None
         for done in self.backfill_pages(cursor, self.settings.sync_page_size, until=job.end):
             total += done.applied
             if done.next_cursor is not None and time.monotonic() >= deadline:
-                return total, job.model_copy(update={"cursor": UUID(done.next_cursor)})
-        return total, None
+                rest = job.model_copy(update={"cursor": UUID(done.next_cursor)})
+                break
+        self.project_a.record_sync_run("backfill", total, new_run=False, finished=rest is None)
+        return total, rest
 
     def requeue(self, job: BackfillRange) -> None:
         self._job_queue().send(job.model_dump_json(), source="sync_client", reason="backfill_range")

@@ -86,6 +86,8 @@ class Settings(BaseSettings):
 
     project_b_webhook_secret: SecretStr | None = None
     sync_retry_queue_url: str | None = None
+    # The retry queue's dead-letter queue: sync_client's status reads its depth (null without it).
+    sync_dead_letter_queue_url: str | None = None
     # The SQS client of the retry queue: per-attempt timeouts and the total number of attempts.
     queue_connect_timeout_seconds: float = Field(default=1.0, gt=0)
     queue_read_timeout_seconds: float = Field(default=2.0, gt=0)

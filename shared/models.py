@@ -172,6 +172,14 @@ class LinkSuggestionsRequest(BaseModel):
     mode: Literal["links"]
 
 
+class StatusRequest(BaseModel):
+    """sync_client's body asking for the sync's status (service_role only)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    mode: Literal["status"]
+
+
 class InviteRequest(BaseModel):
     """sync_client's body inviting a native client into Project B under the same UUID."""
 

@@ -297,6 +297,24 @@ class ProjectA(Protocol):
         or not_a_therapist."""
         ...
 
+    def record_sync_run(
+        self,
+        kind: Literal["backfill", "reconcile"],
+        counts: OutcomeCounts,
+        *,
+        new_run: bool,
+        finished: bool,
+        parts: int = 1,
+    ) -> None:
+        """Record what a backfill or reconcile did: a new run (in `parts` parts) or more of the current one;
+        `finished`: a part reached its end."""
+        ...
+
+    def sync_status(self) -> dict[str, Any]:
+        """The sync as Project A sees it: watermark, last_reconcile, last_backfill, open_conflicts and
+        open_link_suggestions (public.sync_status's JSON)."""
+        ...
+
     def client_to_invite(self, claims: dict[str, Any] | None, client_id: UUID) -> InviteCandidate:
         """Reads only: whether the therapist of `claims` (any client without claims) may invite the client, and
         with what email and name."""

@@ -94,6 +94,9 @@ class ReconcileService:
 
     def reconcile_page(self, cursor: str | None, limit: int, *, dry_run: bool = False, full: bool = False) -> PageDone:
         done, _ = self._page(parse_reconcile_cursor(cursor), limit, dry_run, full)
+        if not dry_run:  # a page from the start begins a run, the last one ends it (the status shows the run)
+            finished = done.next_cursor is None
+            self.project_a.record_sync_run("reconcile", done.applied, new_run=cursor is None, finished=finished)
         return done
 
     def reconcile_pages(
@@ -113,6 +116,7 @@ class ReconcileService:
             cursor = done.next_cursor
             if cursor is not None and time.monotonic() >= deadline:
                 break
+        self.project_a.record_sync_run("reconcile", total, new_run=True, finished=cursor is None)
         return total, cursor
 
     def _page(

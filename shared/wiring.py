@@ -12,6 +12,7 @@ from shared.invites import InviteService
 from shared.links import LinkService
 from shared.ports import ProjectA, ProjectB, ProjectBAuth
 from shared.reconcile import ReconcileService
+from shared.status import StatusService
 from shared.sync import SyncService
 
 if TYPE_CHECKING:
@@ -106,8 +107,14 @@ def invite_service() -> InviteService:
     return InviteService(project_a, project_b, project_b_auth(), sync_service())
 
 
+@lru_cache(maxsize=1)
+def status_service() -> StatusService:
+    project_a, project_b = projects()
+    return StatusService(project_a, project_b, get_settings(), queue())
+
+
 def reset() -> None:
     """Forget the services (tests change the settings between cases)."""
     cached_services = (projects, queue, sync_service, backfill_service, reconcile_service, booking_service)
-    for cached in (*cached_services, link_service, project_b_auth, invite_service):
+    for cached in (*cached_services, link_service, project_b_auth, invite_service, status_service):
         cached.cache_clear()

@@ -34,9 +34,17 @@ from shared.models import (
     LinkSuggestionsRequest,
     QueuedSync,
     RejectLinkRequest,
+    StatusRequest,
     SyncOneRequest,
 )
-from shared.wiring import backfill_service, invite_service, link_service, reconcile_service, sync_service
+from shared.wiring import (
+    backfill_service,
+    invite_service,
+    link_service,
+    reconcile_service,
+    status_service,
+    sync_service,
+)
 
 FUNCTION = "sync_client"
 # Left of a Lambda invocation's time when a job stops paging, for queueing its remainder and answering.
@@ -55,6 +63,11 @@ def handle(request: HttpRequest) -> HttpResponse:
         else:
             applied = sync_service().sync_client_for(caller, one.client_id)
         return HttpResponse(200, {"outcome": applied.outcome, "client_id": str(applied.client_id)})
+    if mode == "status":
+        parse_body(request, StatusRequest)
+        if not isinstance(caller, ServiceRole):
+            raise Forbidden("The status needs a service_role token")
+        return HttpResponse(200, status_service().status())
     if mode == "invite":
         invite = parse_body(request, InviteRequest)
         invited = invite_service().invite(caller, invite.client_id)

@@ -13,6 +13,7 @@ from ops.cli.commands import backfill, conflicts, reconcile
 from ops.cli.errors import check_settings, one_line
 from ops.cli.links import link, links, reject_link
 from ops.cli.output import consoles, logs_to_stderr
+from ops.cli.status import status
 from shared.config import MAX_PAGE_SIZE
 
 if TYPE_CHECKING:
@@ -59,11 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", help="show the sync's log lines (stderr)")
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Backfill, reconcile, the sync's conflicts and link suggestions, against PROJECT_A_DB_URL and "
-        "PROJECT_B_DB_URL (or each project's API: PROJECT_X_URL and PROJECT_X_SERVICE_ROLE_KEY).",
+        description="Backfill, reconcile, the sync's conflicts, link suggestions and status, against "
+        "PROJECT_A_DB_URL and PROJECT_B_DB_URL (or each project's API: PROJECT_X_URL and PROJECT_X_SERVICE_ROLE_KEY).",
     )
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="{backfill,reconcile,conflicts,links,link,reject-link}"
+        dest="command", required=True, metavar="{backfill,reconcile,conflicts,links,link,reject-link,status}"
     )
 
     run = commands.add_parser("backfill", parents=[common], help="copy every Project B client to Project A")
@@ -96,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("client_id", type=UUID, help="the native client's id")
     run.add_argument("project_b_user_id", type=UUID, help="the Project B user's id")
     run.set_defaults(run=reject_link)
+
+    run = commands.add_parser("status", parents=[common], help="the sync's status: lag, last runs, conflicts, queue")
+    run.set_defaults(run=status)
     return parser
 
 

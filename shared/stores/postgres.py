@@ -6,7 +6,7 @@ Every statement calls one SQL function of db/<project>/supabase/schemas, the sam
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
 from psycopg.rows import dict_row
@@ -72,6 +72,8 @@ _REJECT_LINK_AS = "select public.reject_link_as(%s, %s, %s)"
 _LINK_CLIENT_AS = "select public.link_client_as(%s, %s, %s, %s, %s)"
 _EMAIL_CONFIRMED = "select public.email_confirmed(%s, %s)"
 _CLIENT_TO_INVITE_AS = "select public.client_to_invite_as(%s, %s)"
+_RECORD_SYNC_RUN = "select public.record_sync_run(%s, %s, %s, %s, %s)"
+_SYNC_STATUS = "select public.sync_status()"
 _RECORD_INVITE_AS = "select public.record_invite_as(%s, %s, %s)"
 _INVITE_TARGET = "select public.invite_target(%s, %s)"
 _CREATE_INVITED_PROFILE = (
@@ -208,6 +210,25 @@ class PostgresProjectA(_PostgresProject):
         with pooled_connection(self._pool()) as conn:
             row = conn.execute(_REJECT_LINK_AS, params).fetchone()
         return str(row[0]["outcome"]) if row else "not_found"
+
+    @retried
+    def record_sync_run(
+        self,
+        kind: Literal["backfill", "reconcile"],
+        counts: OutcomeCounts,
+        *,
+        new_run: bool,
+        finished: bool,
+        parts: int = 1,
+    ) -> None:
+        with pooled_connection(self._pool()) as conn:
+            conn.execute(_RECORD_SYNC_RUN, (kind, new_run, Jsonb(counts.counts()), finished, parts))
+
+    @retried
+    def sync_status(self) -> dict[str, Any]:
+        with pooled_connection(self._pool()) as conn:
+            row = conn.execute(_SYNC_STATUS).fetchone()
+        return dict(row[0]) if row else {}
 
     @retried
     def client_to_invite(self, claims: dict[str, Any] | None, client_id: UUID) -> InviteCandidate:

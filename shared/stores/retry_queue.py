@@ -75,3 +75,24 @@ class RetryQueue:
                     f"SQS refused {len(answer['Failed'])} of the jobs; try again shortly (running a job twice is safe)"
                 )
         return len(bodies)
+
+    def depths(self, dead_letter_url: str | None) -> dict[str, int | None]:
+        """The queue's approximate depths (SQS GetQueueAttributes): visible, in flight, and the dead-letter
+        queue's visible messages (None without its URL). UpstreamUnavailable when SQS does not answer."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        try:
+            main = self._sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=names)["Attributes"]
+            dead = (
+                self._sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=names[:1])["Attributes"]
+                if dead_letter_url
+                else None
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise UpstreamUnavailable("The queue's depths could not be read; try again shortly") from exc
+        return {
+            "visible": int(main["ApproximateNumberOfMessages"]),
+            "in_flight": int(main["ApproximateNumberOfMessagesNotVisible"]),
+            "dead_letter": int(dead["ApproximateNumberOfMessages"]) if dead is not None else None,
+        }

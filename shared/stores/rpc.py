@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from shared.config import Project, Settings
@@ -192,6 +192,23 @@ class RpcProjectA(_RpcProject):
     def reject_link(self, claims: dict[str, Any] | None, client_id: UUID, project_b_user_id: UUID) -> str:
         params = {"p_claims": claims, "p_client_id": str(client_id), "p_project_b_user_id": str(project_b_user_id)}
         return str(self._call("reject_link_as", params)["outcome"])
+
+    @retried
+    def record_sync_run(
+        self,
+        kind: Literal["backfill", "reconcile"],
+        counts: OutcomeCounts,
+        *,
+        new_run: bool,
+        finished: bool,
+        parts: int = 1,
+    ) -> None:
+        params = {"p_kind": kind, "p_new_run": new_run, "p_counts": counts.counts(), "p_finished": finished}
+        self._call("record_sync_run", params | {"p_parts": parts})
+
+    @retried
+    def sync_status(self) -> dict[str, Any]:
+        return dict(self._call("sync_status", {}) or {})
 
     @retried
     def client_to_invite(self, claims: dict[str, Any] | None, client_id: UUID) -> InviteCandidate:

@@ -65,9 +65,12 @@ ALLOWED = {
             "function public.link_suggestions_for(p_claims jsonb, p_limit integer)",
             "function public.open_conflict_ids(p_after uuid, p_limit integer)",
             "function public.record_invite_as(p_claims jsonb, p_client_id uuid, p_client jsonb)",
+            "function public.record_sync_run(p_kind text, p_new_run boolean, p_counts jsonb, p_finished boolean,"
+            " p_parts integer)",
             "function public.reject_link_as(p_claims jsonb, p_client_id uuid, p_project_b_user_id uuid)",
             "function public.sync_client_as(p_claims jsonb, p_client_id uuid, p_client jsonb, p_absence jsonb)",
             "function public.sync_conflicts(p_include_resolved boolean, p_limit integer)",
+            "function public.sync_status()",
             "function public.sync_watermark(p_name text)",
             "function public.synced_client_ids(p_after uuid, p_limit integer)",
             "function public.upsert_synced_clients(p_clients jsonb, p_therapist_id uuid)",

@@ -1,0 +1,92 @@
+-- The sync's status for operators: the last backfill and reconcile runs, and public.sync_status.
+
+-- Project A: what an operator reads of the sync (sync_client's status mode, `python -m ops.cli status`).
+
+-- The last run of each bulk kind, as the functions record it (public.record_sync_run): a new run (a backfill or
+-- reconcile from the start, a scheduled reconcile, the queueing of a sharded backfill in `parts` ranges) replaces
+-- the row; what goes on from a cursor adds its counts to it; it is finished once each of its parts has reached its
+-- end. Counts only, no ids.
+create table private.sync_runs (
+  kind text primary key check (kind in ('backfill', 'reconcile')),
+  started_at timestamptz not null,
+  last_page_at timestamptz not null,
+  finished_at timestamptz,
+  parts integer not null check (parts >= 1),
+  parts_done integer not null check (parts_done >= 0),
+  counts jsonb not null
+);
+
+-- Two runs' counts ({inserted, updated, unchanged, archived, conflicts}) added up.
+create function private.added_counts(p_a jsonb, p_b jsonb) returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+  select coalesce(jsonb_object_agg(k, coalesce((p_a ->> k)::bigint, 0) + coalesce((p_b ->> k)::bigint, 0)),
+                  '{}'::jsonb)
+    from (select jsonb_object_keys(coalesce(p_a, '{}'::jsonb) || coalesce(p_b, '{}'::jsonb)) as k) keys
+$$;
+
+revoke all on function private.added_counts(jsonb, jsonb) from public;
+
+-- Records what a backfill or reconcile did: `p_new_run` starts the kind's run again (in `p_parts` parts), else the
+-- counts add to the current one; `p_finished` says a part reached its end.
+create function public.record_sync_run(
+  p_kind text, p_new_run boolean, p_counts jsonb, p_finished boolean, p_parts integer default 1
+) returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_run private.sync_runs;
+begin
+  select * into v_run from private.sync_runs where kind = p_kind for update;
+  if p_new_run or v_run.kind is null then
+    v_run := row(p_kind, now(), now(), null, greatest(coalesce(p_parts, 1), 1), 0, coalesce(p_counts, '{}'::jsonb));
+  else
+    v_run.last_page_at := now();
+    v_run.counts := private.added_counts(v_run.counts, p_counts);
+  end if;
+  if p_finished then
+    v_run.parts_done := least(v_run.parts_done + 1, v_run.parts);
+    if v_run.parts_done = v_run.parts then
+      v_run.finished_at := now();
+    end if;
+  end if;
+  insert into private.sync_runs values (v_run.*)
+  on conflict (kind) do update set started_at = excluded.started_at, last_page_at = excluded.last_page_at,
+    finished_at = excluded.finished_at, parts = excluded.parts, parts_done = excluded.parts_done,
+    counts = excluded.counts;
+end;
+$$;
+
+comment on function public.record_sync_run(text, boolean, jsonb, boolean, integer) is
+  'Records what a backfill or reconcile did: a new run (in p_parts parts) or counts added to the current one; p_finished: a part reached its end.';
+
+revoke all on function public.record_sync_run(text, boolean, jsonb, boolean, integer) from public, anon, authenticated;
+grant execute on function public.record_sync_run(text, boolean, jsonb, boolean, integer) to service_role, client_sync;
+
+-- The sync as Project A sees it: reconcile's watermark (the last change of Project B it applied), the last
+-- backfill and reconcile (null before the first), the open conflicts and the link suggestions therapists can act
+-- on (private.visible_link_suggestions). Counts and times only.
+create function public.sync_status() returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'watermark', (select s.watermark from private.sync_state s where s.name = 'reconcile'),
+    'watermark_id', (select s.watermark_id from private.sync_state s where s.name = 'reconcile'),
+    'last_reconcile', (select to_jsonb(r) - 'kind' from private.sync_runs r where r.kind = 'reconcile'),
+    'last_backfill', (select to_jsonb(r) - 'kind' from private.sync_runs r where r.kind = 'backfill'),
+    'open_conflicts', (select count(*) from private.sync_conflicts c where c.resolved_at is null),
+    'open_link_suggestions', (select count(*) from private.visible_link_suggestions))
+$$;
+
+comment on function public.sync_status() is
+  'The sync as Project A sees it: {watermark, watermark_id, last_reconcile, last_backfill ({started_at, last_page_at, finished_at, parts, parts_done, counts} or null), open_conflicts, open_link_suggestions}.';
+
+revoke all on function public.sync_status() from public, anon, authenticated;
+grant execute on function public.sync_status() to service_role, client_sync;
