@@ -20,6 +20,9 @@ from tests.random_refs import random_email, random_name
 pytestmark = pytest.mark.usefixtures("backend")
 
 SERVICE = sign_service_role_token(JWT_SECRET)
+# Each of these builds fresh databases; on the client backend each fresh pair keeps its PostgREST stand-ins (and
+# their connections) for the session, so only the first two tests here run on both backends.
+FRESH_ONCE = pytest.mark.direct_only("builds fresh databases; the first two tests here cover the client backend")
 ZERO = {"inserted": 0, "updated": 0, "unchanged": 0, "archived": 0, "conflicts": 0}
 
 
@@ -77,6 +80,7 @@ def test_a_backfill_and_a_reconcile_by_pages_are_each_one_run_and_the_lag_follow
     assert behind["lag_seconds"] > 0.0
 
 
+@FRESH_ONCE
 def test_a_new_run_replaces_the_last_and_a_page_from_a_cursor_adds_to_it(fresh: Databases) -> None:
     add_clients(fresh, 15)
     first = call(SERVICE, {"mode": "backfill", "limit": 10})
@@ -95,6 +99,7 @@ def test_a_new_run_replaces_the_last_and_a_page_from_a_cursor_adds_to_it(fresh: 
     assert last["counts"] == {**ZERO, "unchanged": 15} and last["started_at"] > done["started_at"]
 
 
+@FRESH_ONCE
 def test_the_scheduled_reconcile_records_its_run(fresh: Databases) -> None:
     add_clients(fresh, 5)
     function_module("sync_client").lambda_handler(json.loads((EVENTS / "schedule.json").read_text()), None)
@@ -103,6 +108,7 @@ def test_the_scheduled_reconcile_records_its_run(fresh: Databases) -> None:
     assert reconcile["counts"] == {**ZERO, "inserted": 5} and reconcile["finished_at"] is not None
 
 
+@FRESH_ONCE
 def test_a_sharded_backfill_finishes_when_its_last_range_does_and_the_queue_is_counted(
     fresh: Databases, aws: Any, reconfigure: Callable[..., None]
 ) -> None:
@@ -128,6 +134,7 @@ def test_a_sharded_backfill_finishes_when_its_last_range_does_and_the_queue_is_c
     assert (finished["parts_done"], finished["counts"]["inserted"]) == (3, 40) and finished["finished_at"]
 
 
+@FRESH_ONCE
 def test_open_conflicts_and_link_suggestions_are_counted(fresh: Databases) -> None:
     native_id = uuid.uuid4()  # a Project B user with a native client's id: a conflict of kind id
     fresh.add_project_a_client(native_id, THERAPIST, random_name("Native"))
@@ -141,9 +148,7 @@ def test_open_conflicts_and_link_suggestions_are_counted(fresh: Databases) -> No
     assert (found["open_conflicts"], found["open_link_suggestions"]) == (1, 1)
 
 
-def test_the_status_is_for_the_service_role_and_takes_no_other_field(
-    fresh: Databases, token: Callable[..., str]
-) -> None:
+def test_the_status_is_for_the_service_role_and_takes_no_other_field(token: Callable[..., str]) -> None:
     therapist = call(token(THERAPIST), {"mode": "status"})
     extra = call(SERVICE, {"mode": "status", "verbose": True})
 
@@ -151,6 +156,7 @@ def test_the_status_is_for_the_service_role_and_takes_no_other_field(
     assert (extra.status_code, extra.json["error"]["code"]) == (400, "invalid_request")
 
 
+@FRESH_ONCE
 def test_the_cli_prints_the_status_as_a_table(fresh: Databases, capsys: pytest.CaptureFixture[str]) -> None:
     add_clients(fresh, 3)
     pages("backfill", 10)
