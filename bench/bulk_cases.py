@@ -21,7 +21,7 @@ from devtools.localdb import LocalProjects
 from shared.backfill import BackfillService
 from shared.bulk import PageDone
 from shared.config import Settings
-from shared.ports import ClientPage, OutcomeCounts, Watermark
+from shared.ports import ClientPage, OutcomeCounts, RunMark, Watermark
 from shared.reconcile import ReconcileService
 from shared.stores.pools import get_pool, pooled_connection
 from shared.stores.postgres import PostgresProjectA, PostgresProjectB
@@ -62,11 +62,17 @@ class TimedProjectA(PostgresProjectA):
         self.split = split
 
     def apply_sync_page(
-        self, clients_json: str, absences_json: str, watermark: Watermark | None = None, *, dry_run: bool = False
+        self,
+        clients_json: str,
+        absences_json: str,
+        watermark: Watermark | None = None,
+        *,
+        dry_run: bool = False,
+        run: RunMark | None = None,
     ) -> OutcomeCounts:
         started = time.perf_counter()
         try:
-            return super().apply_sync_page(clients_json, absences_json, watermark, dry_run=dry_run)
+            return super().apply_sync_page(clients_json, absences_json, watermark, dry_run=dry_run, run=run)
         finally:
             self.split.project_a += time.perf_counter() - started
 
@@ -100,7 +106,13 @@ class BareInsertProjectA(TimedProjectA):
     """Project A whose page write is the bare INSERT (the floor case): an empty Project A only."""
 
     def apply_sync_page(
-        self, clients_json: str, absences_json: str, watermark: Watermark | None = None, *, dry_run: bool = False
+        self,
+        clients_json: str,
+        absences_json: str,
+        watermark: Watermark | None = None,
+        *,
+        dry_run: bool = False,
+        run: RunMark | None = None,
     ) -> OutcomeCounts:
         started = time.perf_counter()
         try:

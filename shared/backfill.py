@@ -18,7 +18,7 @@ from shared.config import Settings
 from shared.errors import InvalidRequest, UpstreamUnavailable
 from shared.logs import log_event
 from shared.models import BackfillRange
-from shared.ports import ClientPage, OutcomeCounts, ProjectA, ProjectB
+from shared.ports import ClientPage, OutcomeCounts, ProjectA, ProjectB, RunMark
 
 if TYPE_CHECKING:
     from shared.stores.retry_queue import RetryQueue
@@ -41,11 +41,7 @@ class BackfillService:
         self, cursor: str | None, limit: int, *, dry_run: bool = False, until: UUID | None = None
     ) -> PageDone:
         page = self.project_b.read_client_page(_id_cursor(cursor), limit, until)
-        done = self._apply(page, limit, until, dry_run)
-        if not dry_run:  # a page from the start begins a run, the last one ends it (the status shows the run)
-            new_run = cursor is None and until is None
-            self.project_a.record_sync_run("backfill", done.applied, new_run=new_run, finished=done.next_cursor is None)
-        return done
+        return self._apply(page, limit, until, dry_run, new_run=cursor is None and until is None)
 
     def backfill_pages(
         self, cursor: str | None, limit: int, *, dry_run: bool = False, until: UUID | None = None
@@ -60,27 +56,34 @@ class BackfillService:
                 return reader.submit(run_here, self.project_b.read_client_page, after, limit, until)
 
             upcoming = read(_id_cursor(cursor))
+            new_run = cursor is None and until is None
             while True:
                 page = upcoming.result()
                 if _more(page, limit, until):
                     upcoming = read(page.last_id)
-                done = self._apply(page, limit, until, dry_run)
+                done = self._apply(page, limit, until, dry_run, new_run=new_run)
+                new_run = False
                 yield done
                 if done.next_cursor is None:
                     return
 
-    def _apply(self, page: ClientPage, limit: int, until: UUID | None, dry_run: bool) -> PageDone:
+    def _apply(self, page: ClientPage, limit: int, until: UUID | None, dry_run: bool, *, new_run: bool) -> PageDone:
+        """Write the page, and what it did to its run (the status: a backfill from the start begins one; its last
+        page, or a range's, ends it); a page with nothing to write is written only for what it starts or ends."""
+        more = _more(page, limit, until)
+        run = None if dry_run else RunMark("backfill", new_run=new_run, finished=not more)
         applied = OutcomeCounts()
-        if page.count:
-            applied = self.project_a.apply_sync_page(page.clients_json, "[]", dry_run=dry_run)
-        return page_done(applied, str(page.last_id) if _more(page, limit, until) else None, "backfill", dry_run)
+        if page.count or (run is not None and run.worth_a_call):
+            applied = self.project_a.apply_sync_page(page.clients_json, "[]", dry_run=dry_run, run=run)
+        return page_done(applied, str(page.last_id) if more else None, "backfill", dry_run)
 
     # The sharded backfill: one job per range of ids, on the queue.
 
     def queue_backfill(self, shards: int) -> int:
         """Split the id space into `shards` ranges and queue one job per range; how many were queued."""
         jobs = [job.model_dump_json() for job in shard_ranges(shards)]
-        self.project_a.record_sync_run("backfill", OutcomeCounts(), new_run=True, finished=False, parts=shards)
+        start = RunMark("backfill", new_run=True, finished=False, parts=shards)  # each range ends one part
+        self.project_a.apply_sync_page("[]", "[]", run=start)
         queued = self._job_queue().send_batch(jobs, source="sync_client", reason="backfill_range")
         log_event("backfill_queued", count=queued)
         return queued
@@ -89,14 +92,11 @@ class BackfillService:
         """Page through `job` until its range is done (None) or `deadline` (monotonic) is near: then the rest."""
         total = OutcomeCounts()
         cursor = str(job.cursor) if job.cursor else _before(job.start)
-        rest: BackfillRange | None = None
         for done in self.backfill_pages(cursor, self.settings.sync_page_size, until=job.end):
             total += done.applied
             if done.next_cursor is not None and time.monotonic() >= deadline:
-                rest = job.model_copy(update={"cursor": UUID(done.next_cursor)})
-                break
-        self.project_a.record_sync_run("backfill", total, new_run=False, finished=rest is None)
-        return total, rest
+                return total, job.model_copy(update={"cursor": UUID(done.next_cursor)})
+        return total, None
 
     def requeue(self, job: BackfillRange) -> None:
         self._job_queue().send(job.model_dump_json(), source="sync_client", reason="backfill_range")

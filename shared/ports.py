@@ -97,6 +97,25 @@ class BookingAnswer:
 
 
 @dataclass(frozen=True)
+class RunMark:
+    """What a page of a backfill or reconcile is to its run, recorded with it (the status): the kind, whether it
+    starts a new run (in `parts` parts: a sharded backfill's ranges), and whether a part ends with it."""
+
+    kind: Literal["backfill", "reconcile"]
+    new_run: bool
+    finished: bool
+    parts: int = 1
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "new_run": self.new_run, "finished": self.finished, "parts": self.parts}
+
+    @property
+    def worth_a_call(self) -> bool:
+        """Whether the mark must be recorded even for a page with nothing to write: it starts or ends something."""
+        return self.new_run or self.finished
+
+
+@dataclass(frozen=True)
 class ClientPage:
     """A page of Project B's clients, as the JSON text of [{id, profile, updated_at}, ...] that Project A's
     SQL takes as it is (never parsed on the way), the last id in it and how many."""
@@ -246,10 +265,17 @@ class ProjectA(Protocol):
         ...
 
     def apply_sync_page(
-        self, clients_json: str, absences_json: str, watermark: Watermark | None = None, *, dry_run: bool = False
+        self,
+        clients_json: str,
+        absences_json: str,
+        watermark: Watermark | None = None,
+        *,
+        dry_run: bool = False,
+        run: RunMark | None = None,
     ) -> OutcomeCounts:
         """One statement: write a page of clients and absences (JSON texts, passed as they are) and, once they
-        are written, keep `watermark`. With dry_run, the same in a transaction that is rolled back."""
+        are written, keep `watermark` and add what the page did to its `run`. With dry_run, the same in a
+        transaction that is rolled back."""
         ...
 
     def reconcile_watermark(self) -> Watermark | None:
@@ -295,19 +321,6 @@ class ProjectA(Protocol):
     def reject_link(self, claims: dict[str, Any] | None, client_id: UUID, project_b_user_id: UUID) -> str:
         """Close a suggestion of the therapist of `claims` (any without claims) as rejected: rejected, not_found
         or not_a_therapist."""
-        ...
-
-    def record_sync_run(
-        self,
-        kind: Literal["backfill", "reconcile"],
-        counts: OutcomeCounts,
-        *,
-        new_run: bool,
-        finished: bool,
-        parts: int = 1,
-    ) -> None:
-        """Record what a backfill or reconcile did: a new run (in `parts` parts) or more of the current one;
-        `finished`: a part reached its end."""
         ...
 
     def sync_status(self) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -18,10 +18,12 @@ from uuid import UUID
 from shared.bulk import PageDone, page_done
 from shared.config import Settings
 from shared.errors import InvalidRequest
-from shared.ports import OutcomeCounts, ProjectA, ProjectB, SourceState, Watermark
+from shared.ports import OutcomeCounts, ProjectA, ProjectB, RunMark, SourceState, Watermark
 
 ZERO_ID = UUID(int=0)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A page's mark for its run, given whether the run ends with it; None for a dry run (nothing is recorded).
+_Mark = Callable[[bool], RunMark] | None
 
 
 @dataclass(frozen=True)
@@ -93,10 +95,7 @@ class ReconcileService:
         self.settings = settings
 
     def reconcile_page(self, cursor: str | None, limit: int, *, dry_run: bool = False, full: bool = False) -> PageDone:
-        done, _ = self._page(parse_reconcile_cursor(cursor), limit, dry_run, full)
-        if not dry_run:  # a page from the start begins a run, the last one ends it (the status shows the run)
-            finished = done.next_cursor is None
-            self.project_a.record_sync_run("reconcile", done.applied, new_run=cursor is None, finished=finished)
+        done, _ = self._page(parse_reconcile_cursor(cursor), limit, dry_run, full, new_run=cursor is None)
         return done
 
     def reconcile_pages(
@@ -104,8 +103,10 @@ class ReconcileService:
     ) -> Generator[PageDone, None, None]:
         """reconcile_page after reconcile_page until its last phase is done."""
         position: ReconcileCursor | None = parse_reconcile_cursor(cursor)
+        new_run = cursor is None
         while position is not None:
-            done, position = self._page(position, limit, dry_run, full)
+            done, position = self._page(position, limit, dry_run, full, new_run=new_run)
+            new_run = False
             yield done
 
     def reconcile_until(self, deadline: float, *, full: bool = False) -> tuple[OutcomeCounts, str | None]:
@@ -116,47 +117,56 @@ class ReconcileService:
             cursor = done.next_cursor
             if cursor is not None and time.monotonic() >= deadline:
                 break
-        self.project_a.record_sync_run("reconcile", total, new_run=True, finished=cursor is None)
         return total, cursor
 
     def _page(
-        self, position: ReconcileCursor, limit: int, dry_run: bool, full: bool
+        self, position: ReconcileCursor, limit: int, dry_run: bool, full: bool, *, new_run: bool
     ) -> tuple[PageDone, ReconcileCursor | None]:
+        """One page of the current phase, written with what it did to its run (the status: a reconcile from the
+        start begins one, its last page ends it)."""
         following: ReconcileCursor | None
+        mark = None if dry_run else (lambda finished: RunMark("reconcile", new_run=new_run, finished=finished))
         if isinstance(position, ChangesCursor):
-            applied, following = self._changes(position, limit, dry_run, full)
+            applied, following = self._changes(position, limit, dry_run, full, mark)
         elif isinstance(position, SweepCursor):
-            applied, following = self._sweep(position, limit, dry_run)
+            applied, following = self._sweep(position, limit, dry_run, mark)
         else:
-            applied, following = self._open_conflicts(position, limit, dry_run)
+            applied, following = self._open_conflicts(position, limit, dry_run, mark)
         next_cursor = str(following) if following is not None else None
         return page_done(applied, next_cursor, "reconcile", dry_run), following
 
     def _changes(
-        self, position: ChangesCursor, limit: int, dry_run: bool, full: bool
+        self, position: ChangesCursor, limit: int, dry_run: bool, full: bool, mark: _Mark
     ) -> tuple[OutcomeCounts, ReconcileCursor]:
         since = position.after if position.after is not None else self._start()
         changes = self.project_b.read_changes(since, limit)
-        applied = OutcomeCounts()
-        if changes.count:
-            applied = self.project_a.apply_sync_page(
-                changes.clients_json, changes.absences_json, changes.last, dry_run=dry_run
-            )
+        following: ReconcileCursor = SweepCursor() if full else ConflictsCursor()
         if changes.count == limit and changes.last is not None:
-            return applied, ChangesCursor(changes.last)
-        return applied, SweepCursor() if full else ConflictsCursor()
+            following = ChangesCursor(changes.last)
+        run = mark(False) if mark else None
+        applied = OutcomeCounts()
+        if changes.count or (run is not None and run.worth_a_call):
+            applied = self.project_a.apply_sync_page(
+                changes.clients_json, changes.absences_json, changes.last, dry_run=dry_run, run=run
+            )
+        return applied, following
 
-    def _sweep(self, position: SweepCursor, limit: int, dry_run: bool) -> tuple[OutcomeCounts, ReconcileCursor]:
+    def _sweep(
+        self, position: SweepCursor, limit: int, dry_run: bool, mark: _Mark
+    ) -> tuple[OutcomeCounts, ReconcileCursor]:
         ids = self.project_a.synced_client_ids(position.after, limit)
-        applied = self._apply_states(self.project_b.read_clients(ids) if ids else [], dry_run)
+        run = mark(False) if mark else None
+        applied = self._apply_states(self.project_b.read_clients(ids) if ids else [], dry_run, run)
         return applied, SweepCursor(ids[-1]) if len(ids) == limit else ConflictsCursor()
 
     def _open_conflicts(
-        self, position: ConflictsCursor, limit: int, dry_run: bool
+        self, position: ConflictsCursor, limit: int, dry_run: bool, mark: _Mark
     ) -> tuple[OutcomeCounts, ConflictsCursor | None]:
         ids = self.project_a.open_conflict_ids(position.after, limit)
-        applied = self._apply_states(self.project_b.read_clients(ids) if ids else [], dry_run)
-        return applied, ConflictsCursor(ids[-1]) if len(ids) == limit else None
+        following = ConflictsCursor(ids[-1]) if len(ids) == limit else None
+        run = mark(following is None) if mark else None
+        applied = self._apply_states(self.project_b.read_clients(ids) if ids else [], dry_run, run)
+        return applied, following
 
     def _start(self) -> Watermark:
         """The watermark less the overlap: a change stamped before another that committed first is not missed."""
@@ -166,9 +176,9 @@ class ReconcileService:
         overlap = timedelta(seconds=self.settings.reconcile_overlap_seconds)
         return Watermark(watermark.version - overlap, ZERO_ID)
 
-    def _apply_states(self, states: Sequence[SourceState], dry_run: bool) -> OutcomeCounts:
+    def _apply_states(self, states: Sequence[SourceState], dry_run: bool, run: RunMark | None) -> OutcomeCounts:
         clients = [state.client.model_dump(mode="json") for state in states if state.client is not None]
         absences = [state.absence.as_json() for state in states if state.absence is not None]
-        if not clients and not absences:
+        if not clients and not absences and not (run is not None and run.worth_a_call):
             return OutcomeCounts()
-        return self.project_a.apply_sync_page(json.dumps(clients), json.dumps(absences), dry_run=dry_run)
+        return self.project_a.apply_sync_page(json.dumps(clients), json.dumps(absences), dry_run=dry_run, run=run)

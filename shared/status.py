@@ -1,5 +1,5 @@
 """The sync's status for operators (sync_client's `{"mode": "status"}`, `python -m ops.cli status`): Project A's
-watermark and how far it lags behind Project B, the last backfill and reconcile, the open conflicts and link
+watermark and its age (the lag behind Project B), the last backfill and reconcile, the open conflicts and link
 suggestions, and the queue's depths. Counts and times only."""
 
 from __future__ import annotations
@@ -9,18 +9,15 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from shared.config import Settings
-from shared.ports import ProjectA, ProjectB, Watermark
+from shared.ports import ProjectA, Watermark
 
 if TYPE_CHECKING:
     from shared.stores.retry_queue import RetryQueue
 
 
 class StatusService:
-    def __init__(
-        self, project_a: ProjectA, project_b: ProjectB, settings: Settings, queue: RetryQueue | None = None
-    ) -> None:
+    def __init__(self, project_a: ProjectA, settings: Settings, queue: RetryQueue | None = None) -> None:
         self.project_a = project_a
-        self.project_b = project_b
         self.settings = settings
         self.queue = queue
 
@@ -41,12 +38,11 @@ class StatusService:
             "queue": self.queue.depths(self.settings.sync_dead_letter_queue_url) if self.queue else None,
         }
 
-    def _lag_seconds(self, watermark: Watermark | None) -> float | None:
-        """How long the oldest change of Project B that reconcile has not applied has waited (0: none waits);
-        None before reconcile's first page. Not the watermark's age, which grows in a quiet hour too."""
+    @staticmethod
+    def _lag_seconds(watermark: Watermark | None) -> float | None:
+        """The watermark's age: how long ago the last change of Project B that reconcile applied was made (None
+        before reconcile's first page). In a quiet hour it grows with nothing to apply: read it with the time of
+        the last reconcile."""
         if watermark is None:
             return None
-        waiting = self.project_b.read_changes(watermark, 1)
-        if not waiting.count or waiting.last is None:
-            return 0.0
-        return round(max((datetime.now(UTC) - waiting.last.version).total_seconds(), 0.0), 3)
+        return round(max((datetime.now(UTC) - watermark.version).total_seconds(), 0.0), 3)

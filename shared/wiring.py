@@ -109,8 +109,8 @@ def invite_service() -> InviteService:
 
 @lru_cache(maxsize=1)
 def status_service() -> StatusService:
-    project_a, project_b = projects()
-    return StatusService(project_a, project_b, get_settings(), queue())
+    project_a, _ = projects()
+    return StatusService(project_a, get_settings(), queue())
 
 
 def reset() -> None:

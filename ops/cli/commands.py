@@ -29,9 +29,6 @@ def backfill(args: argparse.Namespace, out: Console, err: Console) -> int:
         page_results=lambda cursor: service.backfill_pages(cursor, limit, dry_run=args.dry_run),
         estimate=lambda cursor, done: estimated_backfill_total(start, cursor, done),
         resume=lambda cursor: _resume_command("backfill", args, cursor),
-        record=lambda total, finished: service.project_a.record_sync_run(
-            "backfill", total, new_run=start is None, finished=finished
-        ),
     )
     return run.run(start, out, err)
 
@@ -48,9 +45,6 @@ def reconcile(args: argparse.Namespace, out: Console, err: Console) -> int:
         # Reconcile's phases (changes, sweep, conflicts) have no total to read ahead: the bar is indeterminate.
         estimate=lambda cursor, done: float(done) if cursor is None else None,
         resume=lambda cursor: _resume_command("reconcile", args, cursor),
-        record=lambda total, finished: service.project_a.record_sync_run(
-            "reconcile", total, new_run=args.cursor is None, finished=finished
-        ),
     )
     return run.run(args.cursor, out, err)
 

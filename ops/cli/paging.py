@@ -30,8 +30,6 @@ class PagedRun:
     page_results: Callable[[str | None], Generator[PageDone, None, None]]
     estimate: Callable[[str | None, int], float | None]
     resume: Callable[[str | None], str]
-    # What the run did, recorded for the status (the counts, and whether it reached its end); not for a dry run.
-    record: Callable[[OutcomeCounts, bool], None] | None = None
 
     def run(self, cursor: str | None, out: Console, err: Console) -> int:
         """Page from `cursor`; the exit code."""
@@ -66,8 +64,6 @@ class PagedRun:
                 if failure is None:
                     raise
         elapsed = time.monotonic() - started
-        if pages and not self.dry_run and self.record is not None:
-            self.record(total, cursor is None)
         if pages or failure is None:
             stopped = interrupted or failure is not None
             out.print(summary(self.mode, total, pages, elapsed, dry_run=self.dry_run, stopped=stopped))

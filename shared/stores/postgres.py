@@ -6,7 +6,7 @@ Every statement calls one SQL function of db/<project>/supabase/schemas, the sam
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from psycopg.rows import dict_row
@@ -27,6 +27,7 @@ from shared.ports import (
     InviteTarget,
     LinkSuggestion,
     OutcomeCounts,
+    RunMark,
     SourceState,
     TherapistSyncAnswer,
     Watermark,
@@ -58,8 +59,8 @@ _CLIENT_PAGE = "select clients::text, last_id, count from public.client_page(%s,
 _CLIENT_CHANGES = (
     "select clients::text, absences::text, last_version, last_id, count from public.client_changes(%s, %s, %s)"
 )
-_APPLY_SYNC_PAGE = "select public.apply_sync_page(%s::jsonb, %s::jsonb, %s, %s, %s)"
-_APPLY_SYNC_PAGE_DRY_RUN = "select public.apply_sync_page_dry_run(%s::jsonb, %s::jsonb, %s, %s, %s)"
+_APPLY_SYNC_PAGE = "select public.apply_sync_page(%s::jsonb, %s::jsonb, %s, %s, %s, %s)"
+_APPLY_SYNC_PAGE_DRY_RUN = "select public.apply_sync_page_dry_run(%s::jsonb, %s::jsonb, %s, %s, %s, %s)"
 _SYNC_WATERMARK = "select watermark, watermark_id from public.sync_watermark(%s)"
 _SYNC_CONFLICTS = (
     "select client_id, kind, other_client_id, first_seen, last_seen, resolved_at from public.sync_conflicts(%s, %s)"
@@ -72,7 +73,6 @@ _REJECT_LINK_AS = "select public.reject_link_as(%s, %s, %s)"
 _LINK_CLIENT_AS = "select public.link_client_as(%s, %s, %s, %s, %s)"
 _EMAIL_CONFIRMED = "select public.email_confirmed(%s, %s)"
 _CLIENT_TO_INVITE_AS = "select public.client_to_invite_as(%s, %s)"
-_RECORD_SYNC_RUN = "select public.record_sync_run(%s, %s, %s, %s, %s)"
 _SYNC_STATUS = "select public.sync_status()"
 _RECORD_INVITE_AS = "select public.record_invite_as(%s, %s, %s)"
 _INVITE_TARGET = "select public.invite_target(%s, %s)"
@@ -143,7 +143,13 @@ class PostgresProjectA(_PostgresProject):
 
     @retried
     def apply_sync_page(
-        self, clients_json: str, absences_json: str, watermark: Watermark | None = None, *, dry_run: bool = False
+        self,
+        clients_json: str,
+        absences_json: str,
+        watermark: Watermark | None = None,
+        *,
+        dry_run: bool = False,
+        run: RunMark | None = None,
     ) -> OutcomeCounts:
         params = (
             clients_json,
@@ -151,6 +157,7 @@ class PostgresProjectA(_PostgresProject):
             RECONCILE if watermark else None,
             watermark.version if watermark else None,
             watermark.client_id if watermark else None,
+            Jsonb(run.as_json()) if run else None,
         )
         with pooled_connection(self._pool()) as conn:
             row = conn.execute(_APPLY_SYNC_PAGE_DRY_RUN if dry_run else _APPLY_SYNC_PAGE, params).fetchone()
@@ -210,19 +217,6 @@ class PostgresProjectA(_PostgresProject):
         with pooled_connection(self._pool()) as conn:
             row = conn.execute(_REJECT_LINK_AS, params).fetchone()
         return str(row[0]["outcome"]) if row else "not_found"
-
-    @retried
-    def record_sync_run(
-        self,
-        kind: Literal["backfill", "reconcile"],
-        counts: OutcomeCounts,
-        *,
-        new_run: bool,
-        finished: bool,
-        parts: int = 1,
-    ) -> None:
-        with pooled_connection(self._pool()) as conn:
-            conn.execute(_RECORD_SYNC_RUN, (kind, new_run, Jsonb(counts.counts()), finished, parts))
 
     @retried
     def sync_status(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from shared.config import Project, Settings
@@ -30,6 +30,7 @@ from shared.ports import (
     InviteTarget,
     LinkSuggestion,
     OutcomeCounts,
+    RunMark,
     SourceState,
     TherapistSyncAnswer,
     Watermark,
@@ -121,7 +122,13 @@ class RpcProjectA(_RpcProject):
 
     @retried
     def apply_sync_page(
-        self, clients_json: str, absences_json: str, watermark: Watermark | None = None, *, dry_run: bool = False
+        self,
+        clients_json: str,
+        absences_json: str,
+        watermark: Watermark | None = None,
+        *,
+        dry_run: bool = False,
+        run: RunMark | None = None,
     ) -> OutcomeCounts:
         params = {
             "p_clients": json.loads(clients_json),
@@ -129,6 +136,7 @@ class RpcProjectA(_RpcProject):
             "p_state_name": RECONCILE if watermark else None,
             "p_watermark": watermark.version.isoformat() if watermark else None,
             "p_watermark_id": str(watermark.client_id) if watermark else None,
+            "p_run": run.as_json() if run else None,
         }
         answer = self._call("apply_sync_page_dry_run" if dry_run else "apply_sync_page", params)
         return outcome_counts(answer)
@@ -192,19 +200,6 @@ class RpcProjectA(_RpcProject):
     def reject_link(self, claims: dict[str, Any] | None, client_id: UUID, project_b_user_id: UUID) -> str:
         params = {"p_claims": claims, "p_client_id": str(client_id), "p_project_b_user_id": str(project_b_user_id)}
         return str(self._call("reject_link_as", params)["outcome"])
-
-    @retried
-    def record_sync_run(
-        self,
-        kind: Literal["backfill", "reconcile"],
-        counts: OutcomeCounts,
-        *,
-        new_run: bool,
-        finished: bool,
-        parts: int = 1,
-    ) -> None:
-        params = {"p_kind": kind, "p_new_run": new_run, "p_counts": counts.counts(), "p_finished": finished}
-        self._call("record_sync_run", params | {"p_parts": parts})
 
     @retried
     def sync_status(self) -> dict[str, Any]:

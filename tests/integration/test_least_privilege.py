@@ -52,9 +52,9 @@ ALLOWED = {
         [
             *COMMON,
             "function public.apply_sync_page(p_clients jsonb, p_absences jsonb, p_state_name text,"
-            " p_watermark timestamp with time zone, p_watermark_id uuid)",
+            " p_watermark timestamp with time zone, p_watermark_id uuid, p_run jsonb)",
             "function public.apply_sync_page_dry_run(p_clients jsonb, p_absences jsonb, p_state_name text,"
-            " p_watermark timestamp with time zone, p_watermark_id uuid)",
+            " p_watermark timestamp with time zone, p_watermark_id uuid, p_run jsonb)",
             "function public.archive_synced_clients(p_absences jsonb)",
             "function public.book_session_as(p_claims jsonb, p_client_id uuid, p_starts_at timestamp with time zone,"
             " p_duration_minutes integer, p_notes text, p_idempotency_key text, p_client jsonb)",
@@ -65,8 +65,6 @@ ALLOWED = {
             "function public.link_suggestions_for(p_claims jsonb, p_limit integer)",
             "function public.open_conflict_ids(p_after uuid, p_limit integer)",
             "function public.record_invite_as(p_claims jsonb, p_client_id uuid, p_client jsonb)",
-            "function public.record_sync_run(p_kind text, p_new_run boolean, p_counts jsonb, p_finished boolean,"
-            " p_parts integer)",
             "function public.reject_link_as(p_claims jsonb, p_client_id uuid, p_project_b_user_id uuid)",
             "function public.sync_client_as(p_claims jsonb, p_client_id uuid, p_client jsonb, p_absence jsonb)",
             "function public.sync_conflicts(p_include_resolved boolean, p_limit integer)",

@@ -411,3 +411,11 @@ def test_each_function_gets_the_settings_it_reads_and_no_secret_it_does_not_use(
     assert NEEDS[name] <= given, f"{name} lacks {sorted(NEEDS[name] - given)}"
     secrets = {variable for variable in given if variable.endswith(SECRETS)}
     assert secrets <= NEEDS[name], f"{name} gets secrets it does not use: {sorted(secrets - NEEDS[name])}"
+
+
+def test_sync_client_may_read_the_dead_letter_queues_depth_for_its_status() -> None:
+    function = serverless_functions()["SyncClientFunction"]
+    statements = [s for policy in _policies(function, "Statement") for s in policy]
+    dead_letter = {"Fn::GetAtt": ["SyncRetryDeadLetterQueue", "Arn"]}
+    assert [s["Action"] for s in statements if s["Resource"] == dead_letter] == ["sqs:GetQueueAttributes"]
+    assert function["Environment"]["Variables"]["SYNC_DEAD_LETTER_QUEUE_URL"] == {"Ref": "SyncRetryDeadLetterQueue"}

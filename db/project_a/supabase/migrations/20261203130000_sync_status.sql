@@ -1,8 +1,9 @@
--- The sync's status for operators: the last backfill and reconcile runs, and public.sync_status.
+-- The sync's status for operators: each bulk page records what it did to its run (apply_sync_page's new p_run),
+-- and public.sync_status answers the watermark, the last runs, the open conflicts and link suggestions.
 
 -- Project A: what an operator reads of the sync (sync_client's status mode, `python -m ops.cli status`).
 
--- The last run of each bulk kind, as the functions record it (public.record_sync_run): a new run (a backfill or
+-- The last run of each bulk kind, as its pages record it (apply_sync_page's p_run): a new run (a backfill or
 -- reconcile from the start, a scheduled reconcile, the queueing of a sharded backfill in `parts` ranges) replaces
 -- the row; what goes on from a cursor adds its counts to it; it is finished once each of its parts has reached its
 -- end. Counts only, no ids.
@@ -29,43 +30,45 @@ $$;
 
 revoke all on function private.added_counts(jsonb, jsonb) from public;
 
--- Records what a backfill or reconcile did: `p_new_run` starts the kind's run again (in `p_parts` parts), else the
--- counts add to the current one; `p_finished` says a part reached its end.
-create function public.record_sync_run(
-  p_kind text, p_new_run boolean, p_counts jsonb, p_finished boolean, p_parts integer default 1
-) returns void
+-- Records what a page of a backfill or reconcile did (apply_sync_page's p_run, {kind, new_run, finished, parts}):
+-- a new run starts the kind's row again (in `parts` parts), else the page's counts add to it; `finished` says a
+-- part reached its end. The row is made first and then locked, so concurrent first pages queue on it.
+create function private.record_sync_run(p_run jsonb, p_counts jsonb) returns void
 language plpgsql
-security definer
 set search_path = ''
 as $$
 declare
+  v_kind text := p_run ->> 'kind';
   v_run private.sync_runs;
 begin
-  select * into v_run from private.sync_runs where kind = p_kind for update;
-  if p_new_run or v_run.kind is null then
-    v_run := row(p_kind, now(), now(), null, greatest(coalesce(p_parts, 1), 1), 0, coalesce(p_counts, '{}'::jsonb));
+  insert into private.sync_runs (kind, started_at, last_page_at, finished_at, parts, parts_done, counts)
+  values (v_kind, now(), now(), null, 1, 0, '{}'::jsonb)
+  on conflict (kind) do nothing;
+  select * into v_run from private.sync_runs where kind = v_kind for update;
+  if coalesce((p_run ->> 'new_run')::boolean, false) then
+    v_run.started_at := now();
+    v_run.finished_at := null;
+    v_run.parts := greatest(coalesce((p_run ->> 'parts')::integer, 1), 1);
+    v_run.parts_done := 0;
+    v_run.counts := coalesce(p_counts, '{}'::jsonb);
   else
-    v_run.last_page_at := now();
     v_run.counts := private.added_counts(v_run.counts, p_counts);
   end if;
-  if p_finished then
+  v_run.last_page_at := now();
+  if coalesce((p_run ->> 'finished')::boolean, false) then
     v_run.parts_done := least(v_run.parts_done + 1, v_run.parts);
     if v_run.parts_done = v_run.parts then
       v_run.finished_at := now();
     end if;
   end if;
-  insert into private.sync_runs values (v_run.*)
-  on conflict (kind) do update set started_at = excluded.started_at, last_page_at = excluded.last_page_at,
-    finished_at = excluded.finished_at, parts = excluded.parts, parts_done = excluded.parts_done,
-    counts = excluded.counts;
+  update private.sync_runs
+     set started_at = v_run.started_at, last_page_at = v_run.last_page_at, finished_at = v_run.finished_at,
+         parts = v_run.parts, parts_done = v_run.parts_done, counts = v_run.counts
+   where kind = v_kind;
 end;
 $$;
 
-comment on function public.record_sync_run(text, boolean, jsonb, boolean, integer) is
-  'Records what a backfill or reconcile did: a new run (in p_parts parts) or counts added to the current one; p_finished: a part reached its end.';
-
-revoke all on function public.record_sync_run(text, boolean, jsonb, boolean, integer) from public, anon, authenticated;
-grant execute on function public.record_sync_run(text, boolean, jsonb, boolean, integer) to service_role, client_sync;
+revoke all on function private.record_sync_run(jsonb, jsonb) from public;
 
 -- The sync as Project A sees it: reconcile's watermark (the last change of Project B it applied), the last
 -- backfill and reconcile (null before the first), the open conflicts and the link suggestions therapists can act
@@ -90,3 +93,99 @@ comment on function public.sync_status() is
 
 revoke all on function public.sync_status() from public, anon, authenticated;
 grant execute on function public.sync_status() to service_role, client_sync;
+
+drop function public.apply_sync_page_dry_run(jsonb, jsonb, text, timestamptz, uuid);
+drop function public.apply_sync_page(jsonb, jsonb, text, timestamptz, uuid);
+
+create function public.apply_sync_page(
+  p_clients jsonb,
+  p_absences jsonb default '[]'::jsonb,
+  p_state_name text default null,
+  p_watermark timestamptz default null,
+  p_watermark_id uuid default null,
+  p_run jsonb default null
+) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_counts jsonb;
+  v_conflicts jsonb;
+  v_notices jsonb;
+  v_archived integer := 0;
+  v_unchanged_absent integer := 0;
+begin
+  with applied as (select * from public.upsert_synced_clients(p_clients))
+  select jsonb_build_object(
+           'inserted', count(*) filter (where outcome = 'inserted'),
+           'updated', count(*) filter (where outcome = 'updated'),
+           'unchanged', count(*) filter (where outcome = 'unchanged'),
+           'conflicts', count(*) filter (where outcome = 'conflict')),
+         coalesce(jsonb_agg(jsonb_build_object('client_id', client_id, 'kind', conflict,
+                                               'other_client_id', other_client_id))
+                    filter (where outcome = 'conflict'), '[]'::jsonb),
+         coalesce(jsonb_agg(jsonb_build_object('client_id', client_id, 'outcome', outcome, 'notices', notices))
+                    filter (where cardinality(notices) > 0), '[]'::jsonb)
+    into v_counts, v_conflicts, v_notices
+    from applied;
+
+  if jsonb_array_length(p_absences) > 0 then
+    select count(*) filter (where outcome = 'archived'), count(*) filter (where outcome = 'unchanged')
+      into v_archived, v_unchanged_absent
+      from public.archive_synced_clients(p_absences);
+  end if;
+
+  if p_state_name is not null and p_watermark is not null then
+    perform private.advance_watermark(p_state_name, p_watermark, p_watermark_id);
+  end if;
+
+  if p_run is not null then
+    perform private.record_sync_run(p_run, v_counts || jsonb_build_object(
+      'archived', v_archived, 'unchanged', (v_counts ->> 'unchanged')::integer + v_unchanged_absent));
+  end if;
+
+  return v_counts
+    || jsonb_build_object('archived', v_archived,
+                          'unchanged', (v_counts ->> 'unchanged')::integer + v_unchanged_absent,
+                          'conflict_list', v_conflicts,
+                          'notices', v_notices);
+end;
+$$;
+
+comment on function public.apply_sync_page(jsonb, jsonb, text, timestamptz, uuid, jsonb) is
+  'Writes one page of a backfill or reconcile: Project B''s clients (its JSON passed through), the absent ones, for reconcile the watermark to keep, and with p_run what the page did to its run. Answers the counts, the conflicts and the clients bounded on the way in (notices).';
+
+revoke all on function public.apply_sync_page(jsonb, jsonb, text, timestamptz, uuid, jsonb) from public, anon, authenticated;
+grant execute on function public.apply_sync_page(jsonb, jsonb, text, timestamptz, uuid, jsonb) to service_role, client_sync;
+
+create function public.apply_sync_page_dry_run(
+  p_clients jsonb,
+  p_absences jsonb default '[]'::jsonb,
+  p_state_name text default null,
+  p_watermark timestamptz default null,
+  p_watermark_id uuid default null,
+  p_run jsonb default null
+) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_answer jsonb;
+begin
+  begin
+    v_answer := public.apply_sync_page(p_clients, p_absences, p_state_name, p_watermark, p_watermark_id, p_run);
+    raise exception 'dry run: rolled back' using errcode = 'P0D01';
+  exception when sqlstate 'P0D01' then
+    null;
+  end;
+  return v_answer;
+end;
+$$;
+
+comment on function public.apply_sync_page_dry_run(jsonb, jsonb, text, timestamptz, uuid, jsonb) is
+  'apply_sync_page''s answer for a page, with nothing kept: the writes are rolled back. sync_client''s dry runs.';
+
+revoke all on function public.apply_sync_page_dry_run(jsonb, jsonb, text, timestamptz, uuid, jsonb) from public, anon, authenticated;
+grant execute on function public.apply_sync_page_dry_run(jsonb, jsonb, text, timestamptz, uuid, jsonb) to service_role, client_sync;

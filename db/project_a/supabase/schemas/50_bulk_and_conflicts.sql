@@ -97,14 +97,16 @@ grant execute on function private.advance_watermark(text, timestamptz, uuid) to 
 
 -- One page of a backfill or reconcile in one statement: the clients Project B has (its JSON text passed
 -- through unparsed), the ones it no longer has, and, for reconcile, the watermark to keep once they are
--- written. Answers the counts, the conflicts and the clients whose data was bounded on the way in (notices); a
--- page without absences does not call archive_synced_clients.
+-- written; with `p_run` ({kind, new_run, finished, parts}), what the page did is added to its run
+-- (private.record_sync_run, 80_status.sql). Answers the counts, the conflicts and the clients whose data was
+-- bounded on the way in (notices); a page without absences does not call archive_synced_clients.
 create function public.apply_sync_page(
   p_clients jsonb,
   p_absences jsonb default '[]'::jsonb,
   p_state_name text default null,
   p_watermark timestamptz default null,
-  p_watermark_id uuid default null
+  p_watermark_id uuid default null,
+  p_run jsonb default null
 ) returns jsonb
 language plpgsql
 security definer
@@ -141,6 +143,11 @@ begin
     perform private.advance_watermark(p_state_name, p_watermark, p_watermark_id);
   end if;
 
+  if p_run is not null then
+    perform private.record_sync_run(p_run, v_counts || jsonb_build_object(
+      'archived', v_archived, 'unchanged', (v_counts ->> 'unchanged')::integer + v_unchanged_absent));
+  end if;
+
   return v_counts
     || jsonb_build_object('archived', v_archived,
                           'unchanged', (v_counts ->> 'unchanged')::integer + v_unchanged_absent,
@@ -149,8 +156,8 @@ begin
 end;
 $$;
 
-comment on function public.apply_sync_page(jsonb, jsonb, text, timestamptz, uuid) is
-  'Writes one page of a backfill or reconcile: Project B''s clients (its JSON passed through), the absent ones, and for reconcile the watermark to keep. Answers the counts, the conflicts and the clients bounded on the way in (notices).';
+comment on function public.apply_sync_page(jsonb, jsonb, text, timestamptz, uuid, jsonb) is
+  'Writes one page of a backfill or reconcile: Project B''s clients (its JSON passed through), the absent ones, for reconcile the watermark to keep, and with p_run what the page did to its run. Answers the counts, the conflicts and the clients bounded on the way in (notices).';
 
 -- Where reconcile stands: the watermark of `p_name`, or nothing before its first page.
 create function public.sync_watermark(p_name text)
@@ -223,12 +230,12 @@ $$;
 comment on function public.open_conflict_ids(uuid, integer) is
   'Ids of the clients with an open conflict, in id order after p_after, at most 5000: what reconcile retries.';
 
-revoke all on function public.apply_sync_page(jsonb, jsonb, text, timestamptz, uuid) from public, anon, authenticated;
+revoke all on function public.apply_sync_page(jsonb, jsonb, text, timestamptz, uuid, jsonb) from public, anon, authenticated;
 revoke all on function public.sync_watermark(text) from public, anon, authenticated;
 revoke all on function public.sync_conflicts(boolean, integer) from public, anon, authenticated;
 revoke all on function public.synced_client_ids(uuid, integer) from public, anon, authenticated;
 revoke all on function public.open_conflict_ids(uuid, integer) from public, anon, authenticated;
-grant execute on function public.apply_sync_page(jsonb, jsonb, text, timestamptz, uuid) to service_role, client_sync;
+grant execute on function public.apply_sync_page(jsonb, jsonb, text, timestamptz, uuid, jsonb) to service_role, client_sync;
 
 -- apply_sync_page without keeping anything: what it would write, counted, then rolled back (a subtransaction
 -- that ends in an error this function catches). A dry run over either backend: PostgREST's rpc commits what it
@@ -238,7 +245,8 @@ create function public.apply_sync_page_dry_run(
   p_absences jsonb default '[]'::jsonb,
   p_state_name text default null,
   p_watermark timestamptz default null,
-  p_watermark_id uuid default null
+  p_watermark_id uuid default null,
+  p_run jsonb default null
 ) returns jsonb
 language plpgsql
 security definer
@@ -248,7 +256,7 @@ declare
   v_answer jsonb;
 begin
   begin
-    v_answer := public.apply_sync_page(p_clients, p_absences, p_state_name, p_watermark, p_watermark_id);
+    v_answer := public.apply_sync_page(p_clients, p_absences, p_state_name, p_watermark, p_watermark_id, p_run);
     raise exception 'dry run: rolled back' using errcode = 'P0D01';
   exception when sqlstate 'P0D01' then
     null;
@@ -257,11 +265,11 @@ begin
 end;
 $$;
 
-comment on function public.apply_sync_page_dry_run(jsonb, jsonb, text, timestamptz, uuid) is
+comment on function public.apply_sync_page_dry_run(jsonb, jsonb, text, timestamptz, uuid, jsonb) is
   'apply_sync_page''s answer for a page, with nothing kept: the writes are rolled back. sync_client''s dry runs.';
 
-revoke all on function public.apply_sync_page_dry_run(jsonb, jsonb, text, timestamptz, uuid) from public, anon, authenticated;
-grant execute on function public.apply_sync_page_dry_run(jsonb, jsonb, text, timestamptz, uuid) to service_role, client_sync;
+revoke all on function public.apply_sync_page_dry_run(jsonb, jsonb, text, timestamptz, uuid, jsonb) from public, anon, authenticated;
+grant execute on function public.apply_sync_page_dry_run(jsonb, jsonb, text, timestamptz, uuid, jsonb) to service_role, client_sync;
 grant execute on function public.sync_watermark(text) to service_role, client_sync;
 grant execute on function public.sync_conflicts(boolean, integer) to service_role, client_sync;
 grant execute on function public.synced_client_ids(uuid, integer) to service_role, client_sync;
