@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
+from shared import metrics
 from shared.logs import log_event
 from shared.ports import OutcomeCounts
 from shared.sync import log_bounded, log_outcomes
@@ -32,5 +33,6 @@ def page_done(
     if not dry_run:
         log_outcomes(applied.conflicts)
         log_bounded(applied.bounded)
+        metrics.add_outcomes({k: v for k, v in applied.counts().items() if k != "conflicts"})
     log_event("sync_page_applied", logging.INFO, mode=mode, dry_run=dry_run, **applied.counts())
     return PageDone(applied, next_cursor)

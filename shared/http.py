@@ -14,6 +14,7 @@ from typing import IO, Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
+from shared import metrics
 from shared.config import get_settings
 from shared.deadline import attempts_until
 from shared.errors import (
@@ -212,7 +213,7 @@ def answer_lambda(
 def answer(function: str, handle: Callable[[], HttpResponse]) -> HttpResponse:
     """Run a handler; known errors become their JSON answer, anything else a 500 without a trace."""
     try:
-        with attempts_until(get_settings().request_deadline_seconds):
+        with metrics.invocation(function), attempts_until(get_settings().request_deadline_seconds):
             return handle()
     except ApiError as exc:
         log_event("request_refused", function=function, status=exc.status, error_code=exc.code)

@@ -119,6 +119,15 @@ class ReconcileService:
                 break
         return total, cursor
 
+    def waiting_seconds(self) -> float:
+        """How long the oldest change of Project B after the watermark has waited: 0 when none waits (a reconcile
+        that stopped at its deadline leaves some)."""
+        watermark = self.project_a.reconcile_watermark()
+        waiting = self.project_b.read_changes(watermark or Watermark(EPOCH, ZERO_ID), 1)
+        if not waiting.count or waiting.last is None:
+            return 0.0
+        return round(max((datetime.now(UTC) - waiting.last.version).total_seconds(), 0.0), 3)
+
     def _page(
         self, position: ReconcileCursor, limit: int, dry_run: bool, full: bool, *, new_run: bool
     ) -> tuple[PageDone, ReconcileCursor | None]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from shared import metrics
 from shared.errors import ClientNotFound, InvalidRequest, NotATherapist, UpstreamUnavailable
 from shared.logs import log_context, log_event
 from shared.models import QueuedSync, SourceClient, Therapist, WebhookEvent
@@ -105,6 +106,7 @@ def log_outcomes(outcomes: Sequence[ClientOutcome]) -> None:
     bounded on the way in is logged too (log_bounded)."""
     log_bounded(outcomes)
     for result in outcomes:
+        metrics.add_outcomes({result.outcome: 1})
         if result.conflict is not None:
             log_event(
                 "sync_conflict",

@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from shared import metrics
 from shared.auth import ServiceRole, verify_caller
 from shared.config import get_settings
 from shared.deadline import attempts_until
@@ -124,15 +125,17 @@ def handle_sqs(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         if rest is not None:
             backfill.requeue(rest)
 
-    with attempts_until(get_settings().job_deadline_seconds):
+    with metrics.invocation(FUNCTION), attempts_until(get_settings().job_deadline_seconds):
         return dict(process_sqs_batch(event, apply, function=FUNCTION))
 
 
 def handle_schedule(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """One bounded reconcile; the next run goes on from the watermark it kept."""
     parse_schedule(event)
-    with attempts_until(get_settings().job_deadline_seconds):
+    with metrics.invocation(FUNCTION), attempts_until(get_settings().job_deadline_seconds):
         applied, cursor = reconcile_service().reconcile_until(_deadline(context))
+        # What the lag alarm watches: 0 when it applied everything, else how long what it left has waited.
+        metrics.put("LagSeconds", 0.0 if cursor is None else reconcile_service().waiting_seconds(), "Seconds")
     log_event("scheduled_reconcile_done", function=FUNCTION, **applied.counts())
     return {"counts": applied.counts(), "finished": cursor is None}
 

@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from shared import metrics
 from shared.errors import ApiError, InvalidEvent, InvalidMessage
 from shared.events.kinds import describe_errors, require_kind
 from shared.http import contains_nul
@@ -134,6 +135,7 @@ def process_sqs_batch(
             failures.append({"itemIdentifier": record.message_id})
             if group is not None:
                 failed_groups.add(group)
+    metrics.add("FailedRecords", len(failures))
     return {"batchItemFailures": failures}
 
 

@@ -368,7 +368,7 @@ def test_sam_builds_each_function_with_the_makefile_target_of_its_name() -> None
 
 
 def test_any_message_in_the_dead_letter_queue_raises_an_alarm_on_the_alarm_topic() -> None:
-    [(name, alarm)] = _resources_of_type("AWS::CloudWatch::Alarm").items()
+    name, alarm = "DeadLetterQueueAlarm", _resources_of_type("AWS::CloudWatch::Alarm")["DeadLetterQueueAlarm"]
     properties = alarm["Properties"]
     assert (properties["Namespace"], properties["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
     assert properties["Dimensions"] == [
@@ -419,3 +419,18 @@ def test_sync_client_may_read_the_dead_letter_queues_depth_for_its_status() -> N
     dead_letter = {"Fn::GetAtt": ["SyncRetryDeadLetterQueue", "Arn"]}
     assert [s["Action"] for s in statements if s["Resource"] == dead_letter] == ["sqs:GetQueueAttributes"]
     assert function["Environment"]["Variables"]["SYNC_DEAD_LETTER_QUEUE_URL"] == {"Ref": "SyncRetryDeadLetterQueue"}
+
+
+def test_the_lag_alarm_watches_the_metric_sync_client_writes_and_a_missing_one_too() -> None:
+    from shared.metrics import NAMESPACE
+
+    properties = _resources_of_type("AWS::CloudWatch::Alarm")["LagAlarm"]["Properties"]
+    assert (properties["Namespace"], properties["MetricName"]) == (NAMESPACE, "LagSeconds")
+    assert properties["Dimensions"] == [{"Name": "Function", "Value": "sync_client"}]
+    assert (properties["Threshold"], properties["ComparisonOperator"]) == (
+        {"Ref": "MaxLagSeconds"},
+        "GreaterThanThreshold",
+    )
+    assert properties["TreatMissingData"] == "breaching"
+    assert properties["Period"] * properties["EvaluationPeriods"] == 900
+    assert properties["AlarmActions"] == [{"Ref": "AlarmTopic"}]
