@@ -70,6 +70,8 @@ def invocation(function: str) -> Iterator[None]:
 def emf_document(function: str, metrics: dict[str, tuple[float, str]]) -> dict[str, object]:
     definitions = [{"Name": name, "Unit": unit} for name, (_, unit) in sorted(metrics.items())]
     return {
+        "level": "info",  # a log line like the others (shared/logs.py), which CloudWatch also reads as metrics
+        "event": "metrics",
         "_aws": {
             "Timestamp": int(time.time() * 1000),
             "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [["Function"]], "Metrics": definitions}],

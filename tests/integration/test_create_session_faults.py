@@ -203,13 +203,15 @@ def test_logs_are_json_lines_with_ids_and_no_email_or_token(
     assert book(function_client("create_session"), bearer, client_id).status_code == 201
 
     output = capsys.readouterr().out
-    records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    records = [line for line in lines if line["event"] != "metrics"]  # the invocation's counts, last (no ids)
     events = [record["event"] for record in records]
     assert events == [
         "client_missing_in_project_a",
         "client_sync_applied",
         "session_created",
     ]
+    assert [line["Inserted"] for line in lines if line["event"] == "metrics"] == [1]
     for record in records:
         assert record["client_id"] == str(client_id)
         assert record["therapist_id"] == str(THERAPIST)

@@ -18,7 +18,8 @@ from tests.random_refs import random_email, random_name
 
 
 def emitted(out: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return [line for line in lines if line["event"] == "metrics" and "_aws" in line]
 
 
 def test_a_webhook_event_writes_its_outcome_under_its_function(

@@ -115,8 +115,10 @@ def test_a_bad_message_makes_no_connection_and_is_logged_by_its_id_alone(
     assert handle(bad) == list(bad)
 
     assert databases_that_count_connections == [0]
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    everything = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    lines = [line for line in everything if line["event"] != "metrics"]  # the batch's counts, last (no ids)
     assert [(line["event"], line["message_id"]) for line in lines] == [("invalid_message", mid) for mid in bad]
+    assert [line["FailedRecords"] for line in everything if line["event"] == "metrics"] == [len(bad)]
     logged = json.dumps(lines)
     assert str(client_id) not in logged and str(client_id.int) not in logged
     assert "backfill_everything" not in logged

@@ -31,6 +31,7 @@ def test_an_invocation_writes_one_emf_line_of_what_it_counted(capsys: pytest.Cap
         12.5,
     )
     assert isinstance(document["_aws"]["Timestamp"], int)
+    assert (document["level"], document["event"]) == ("info", "metrics")
 
 
 def test_nothing_is_written_outside_an_invocation_or_when_nothing_was_counted(
