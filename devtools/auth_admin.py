@@ -55,7 +55,7 @@ from devtools.auth_admin_checks import api_version, error_answer, require_admin
 from devtools.auth_admin_mail import deliver, invitation, invite_link, redirect_target
 from devtools.auth_admin_users import CREATE_PARAMS, INVITE_PARAMS, AuthError, create_user, decode_params, invite
 from devtools.postgrest_auth import GatewayError, check_api_key
-from devtools.postgrest_http import Closed, Refused, Request, read_body, read_request, response
+from devtools.postgrest_http import Closed, Refused, Request, Server, read_body, read_request, response
 
 BASE_PATH = "/auth/v1"
 ROUTES = {("POST", f"{BASE_PATH}/admin/users"): "create_user", ("POST", f"{BASE_PATH}/invite"): "invite"}
@@ -93,7 +93,7 @@ class AuthStandIn:
             open=False,
             name=SERVER,
         )
-        self.server = _Server((host, port), _Connection)
+        self.server = Server((host, port), _Connection)
         self.server.standin = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
 
@@ -196,13 +196,6 @@ class _Connection(socketserver.StreamRequestHandler):
             _log(path, status, code, started)
             if close:
                 return
-
-
-class _Server(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-    request_queue_size = 128  # socketserver listens with 5: a burst of new connections beyond it was reset
 
 
 @contextmanager

@@ -43,7 +43,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from devtools.postgrest_auth import ANON_ROLE, GatewayError, authenticate
-from devtools.postgrest_http import Closed, Refused, Request, read_body, read_request, response
+from devtools.postgrest_http import Closed, Refused, Request, Server, read_body, read_request, response
 from devtools.postgrest_rpc import ApiError, SchemaCache, call, database_error
 
 _RPC_PATH = re.compile(r"^/rest/v1/rpc/([^/]+)$")
@@ -95,7 +95,7 @@ class PostgrestStandIn:
             name="postgrest-standin",
         )
         self.schema_cache = SchemaCache()
-        self.server = _Server((host, port), _Connection)
+        self.server = Server((host, port), _Connection)
         self.server.standin = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
 
@@ -204,13 +204,6 @@ class _Connection(socketserver.StreamRequestHandler):
             if not request.keep_alive:
                 return
         return
-
-
-class _Server(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-    request_queue_size = 128  # socketserver listens with 5: a burst of new connections beyond it was reset
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import re
 import socket
+import socketserver
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
@@ -116,3 +117,13 @@ def response(
         data = (body or "").encode()
         lines += ["Content-Type: application/json; charset=utf-8", f"Content-Length: {len(data)}"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head else data)
+
+
+class Server(socketserver.ThreadingTCPServer):
+    """The stand-ins' server: a thread per connection, daemon threads, and a backlog of 128 (socketserver listens
+    with 5: a burst of new connections beyond it was reset)."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    block_on_close = False
+    request_queue_size = 128

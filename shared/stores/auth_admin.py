@@ -11,6 +11,7 @@ internal/api/errors.go (with the API version header 2024-01-01, errors are {code
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -75,23 +76,23 @@ class AuthAdminProjectB:
             "email_confirm": False,
             "app_metadata": INVITED_FROM,
         }
-        try:
-            self._admin().create_user(attributes)
-        except AuthError as exc:
-            if isinstance(exc, AuthApiError) and exc.code == _EMAIL_EXISTS:
-                return False
-            raise _mapped("create_user", exc) from exc
-        return True
+        return _unless_email_exists("create_user", lambda: self._admin().create_user(attributes))
 
     @retried
     def send_invitation(self, email: str) -> bool:
-        try:
-            self._admin().invite_user_by_email(email)
-        except AuthError as exc:
-            if isinstance(exc, AuthApiError) and exc.code == _EMAIL_EXISTS:
-                return False
-            raise _mapped("invite_user_by_email", exc) from exc
-        return True
+        return _unless_email_exists("invite_user_by_email", lambda: self._admin().invite_user_by_email(email))
+
+
+def _unless_email_exists(call: str, request: Callable[[], object]) -> bool:
+    """Make the Auth call; False when GoTrue answers that a (confirmed) user has the email, else its refusal
+    mapped (_mapped)."""
+    try:
+        request()
+    except AuthError as exc:
+        if isinstance(exc, AuthApiError) and exc.code == _EMAIL_EXISTS:
+            return False
+        raise _mapped(call, exc) from exc
+    return True
 
 
 def _mapped(call: str, exc: AuthError) -> Exception:

@@ -143,7 +143,7 @@ def test_in_sql_only_the_service_role_runs_the_sync_functions(projects: Any, db:
     assert db.client(victim)["full_name"] != "Overwritten"
 
 
-def test_in_sql_a_therapist_cannot_run_the_link_or_invite_functions_with_another_therapists_claims(
+def test_in_sql_a_therapist_cannot_run_the_link_invite_or_status_functions(
     projects: Any, db: Databases
 ) -> None:
     """The link and invite functions take verified claims; only the functions' login and the service role may call
@@ -157,6 +157,8 @@ def test_in_sql_a_therapist_cannot_run_the_link_or_invite_functions_with_another
         refused(conn, "select public.link_suggestions_for(null)", ())
         refused(conn, "select public.client_to_invite_as(%s, %s)", (claims, native))
         refused(conn, "select public.record_invite_as(%s, %s, '{}')", (claims, native))
+        refused(conn, "select public.sync_status()", ())
+        refused(conn, "select public.apply_sync_page('[]', '[]', null, null, null, '{\"kind\": \"backfill\"}')", ())
 
 
 # No existence oracle.
