@@ -6,7 +6,7 @@ READY := $(VENV)/.ready
 
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: dev test sync lint bench clean artifact build-CreateSessionFunction build-ProjectBWebhookFunction build-SyncClientFunction
+.PHONY: dev test sync lint bench clean openapi fuzz artifact build-CreateSessionFunction build-ProjectBWebhookFunction build-SyncClientFunction
 
 $(READY): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -47,6 +47,15 @@ test: $(READY)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest
+
+# docs/openapi.json, the HTTP functions' contract, from the pydantic models (ops/openapi); a test fails when stale.
+openapi: $(READY)
+	$(PY) -m ops.openapi
+
+# The contract fuzzed harder than `make test` does: 10,000 requests per operation and backend (FUZZ_SEED=<n> for
+# other requests than the default seed's).
+fuzz: $(READY)
+	FUZZ_EXAMPLES=10000 $(PY) -m pytest -p no:cacheprovider tests/integration/test_api_fuzz.py
 
 lint: $(READY)
 	$(PY) -m ruff check .

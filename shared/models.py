@@ -38,12 +38,12 @@ class CreateSessionRequest(BaseModel):
     @classmethod
     def _starts_at_in_utc_range(cls, value: datetime) -> datetime:
         # 9999-12-31T23:00-14:00 parses, but is in year 10000 in UTC: Postgres would store it and the answer
-        # could not be read back.
+        # could not be read back. In UTC, an offset over Postgres's ±15:59 (RFC 3339 allows ±23:59) reaches it
+        # as an instant it takes.
         try:
-            value.astimezone(UTC)
+            return value.astimezone(UTC)
         except OverflowError:
             raise ValueError("must be between years 1 and 9999 in UTC") from None
-        return value
 
 
 class Therapist(BaseModel):

@@ -15,6 +15,16 @@ from tests.conftest import OTHER_THERAPIST, THERAPIST, Databases
 from tests.random_refs import random_suffix
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The contract fuzz test's counts (test_api_fuzz.py), whatever pytest captured."""
+    from tests.integration.fuzzing import FUZZED
+
+    if FUZZED:
+        terminalreporter.section("contract fuzzing")
+        for line in FUZZED:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """moto's SQS with test credentials in the environment; yields a boto3 SQS client."""
@@ -37,13 +47,19 @@ def schema_databases(projects: Any) -> dict[str, str]:
 
 
 @pytest.fixture
-def fresh(projects: LocalProjects, reconfigure: Callable[..., None]) -> Iterator[Databases]:
+def fresh_projects(projects: LocalProjects, reconfigure: Callable[..., None]) -> LocalProjects:
     """Both projects migrated afresh (so a backfill of everything is this test's alone), functions pointed there."""
     local = prepare_projects(projects.server_url, prefix=f"test_{random_suffix()}_bulk_")
     register_therapists(local.project_a_url, [THERAPIST, OTHER_THERAPIST])
     reconfigure(PROJECT_A_DB_URL=local.project_a_functions_url, PROJECT_B_DB_URL=local.project_b_functions_url)
+    return local
+
+
+@pytest.fixture
+def fresh(fresh_projects: LocalProjects) -> Iterator[Databases]:
+    """Superuser connections to the fresh projects of `fresh_projects`."""
     with (
-        psycopg.connect(local.project_a_url, autocommit=True) as a,
-        psycopg.connect(local.project_b_url, autocommit=True) as b,
+        psycopg.connect(fresh_projects.project_a_url, autocommit=True) as a,
+        psycopg.connect(fresh_projects.project_b_url, autocommit=True) as b,
     ):
         yield Databases(a=a, b=b)

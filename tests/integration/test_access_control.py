@@ -143,9 +143,7 @@ def test_in_sql_only_the_service_role_runs_the_sync_functions(projects: Any, db:
     assert db.client(victim)["full_name"] != "Overwritten"
 
 
-def test_in_sql_a_therapist_cannot_run_the_link_invite_or_status_functions(
-    projects: Any, db: Databases
-) -> None:
+def test_in_sql_a_therapist_cannot_run_the_link_invite_or_status_functions(projects: Any, db: Databases) -> None:
     """The link and invite functions take verified claims; only the functions' login and the service role may call
     them."""
     claims = json.dumps({"sub": str(OTHER_THERAPIST), "role": "authenticated"})

@@ -175,3 +175,19 @@ def test_an_escaped_backslash_before_u0000_is_text(
 
     assert response.status_code == 201, response.json
     assert response.json["session"]["notes"] == "C:\\u0000"
+
+
+def test_an_offset_postgres_does_not_take_is_booked_in_utc(
+    client: FlaskClient, db: Databases, token: Callable[..., str]
+) -> None:
+    # Python and RFC 3339 take offsets up to ±23:59, Postgres's timestamptz only up to ±15:59 (found by the
+    # contract fuzz test: the client backend sent the text as it came, and Postgres refused it with a 500).
+    client_id = uuid.uuid4()
+    db.add_project_b_client(client_id, "Far Offset", f"{client_id.hex[:8]}@example.test")
+    response = client.post(
+        "/",
+        json=valid_body(client_id=str(client_id), starts_at="2031-07-14T00:19:42-19:37"),
+        headers={"Authorization": f"Bearer {token(THERAPIST)}"},
+    )
+    assert response.status_code == 201, response.json
+    assert response.json["session"]["starts_at"] == "2031-07-14T19:56:42Z"
