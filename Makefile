@@ -6,7 +6,8 @@ READY := $(VENV)/.ready
 
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: dev test sync lint bench clean openapi fuzz artifact build-CreateSessionFunction build-ProjectBWebhookFunction build-SyncClientFunction
+.PHONY: dev test sync lint bench clean openapi fuzz artifact gcf-source build-CreateSessionFunction build-ProjectBWebhookFunction \
+	build-SyncClientFunction
 
 $(READY): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -91,3 +92,25 @@ artifact:
 		| tar -xf - -C "$(ARTIFACTS_DIR)"
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-compile -r requirements.txt \
 		--target "$(ARTIFACTS_DIR)" $(LAMBDA_PIP_FLAGS)
+
+# Google Cloud Functions' Python runtime deploys a directory with main.py at its root, which defines the target,
+# and requirements.txt next to it (docs/deployment.md, Google Cloud Functions). `make gcf-source FUNCTION=<name>`
+# stages one in OUT (default build/gcf/<name>): functions/<name>/main.py as main.py, the shared package (which
+# functions-framework finds next to main.py), requirements.txt, certs/ when there is one; nothing else of the working
+# copy. OUT is replaced only when it is empty or an earlier staging (nothing but those and gcloud's .gcloudignore).
+GCF_STAGED := main.py requirements.txt shared certs .gcloudignore
+gcf-source: OUT ?= build/gcf/$(FUNCTION)
+gcf-source:
+	@test -f "functions/$(FUNCTION)/main.py" || { echo "make gcf-source: no functions/$(FUNCTION)/main.py (FUNCTION=create_session, project_b_webhook or sync_client)" >&2; exit 2; }
+	@if [ -d "$(OUT)" ] && [ -n "$$(ls -A "$(OUT)")" ]; then \
+		for name in $$(ls -A "$(OUT)"); do \
+			case " $(GCF_STAGED) " in *" $$name "*) ;; \
+			*) echo "make gcf-source: $(OUT) holds $$name: not an earlier staging, left alone" >&2; exit 2;; esac; \
+		done; \
+		test -f "$(OUT)/main.py" && test -d "$(OUT)/shared" || { echo "make gcf-source: $(OUT) is not an earlier staging, left alone" >&2; exit 2; }; \
+	fi
+	rm -rf "$(OUT)"
+	mkdir -p "$(OUT)"
+	cp "functions/$(FUNCTION)/main.py" "$(OUT)/main.py"
+	cp requirements.txt "$(OUT)/requirements.txt"
+	tar --exclude=__pycache__ --exclude='*.pyc' -cf - shared $$(test -d certs && echo certs) | tar -xf - -C "$(OUT)"

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.integration.working_copy import SECRET, holding, make_working_copy
+
 FUNCTIONS = {
     "CreateSessionFunction": "create_session",
     "ProjectBWebhookFunction": "project_b_webhook",
     "SyncClientFunction": "sync_client",
 }
-SECRET = "a local secret that must not be packaged"
 NOT_PACKAGED = {
     ".dev", "tests", "bench", "devtools", "ops", "db", "docs", "Makefile", "template.yaml", "requirements.txt",
     "requirements-dev.txt", "README.md", "pyproject.toml", ".ci",
@@ -29,20 +29,7 @@ DEV_ONLY = {"pytest", "moto", "ruff", "mypy", "pgserver", "cfnlint"}
 @pytest.fixture(scope="module")
 def working_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The repository's files as a working copy holds them, with make dev's .dev/, the CA certificates and caches."""
-    copy = tmp_path_factory.mktemp("working-copy")
-    git = ["git", "ls-files", "-z"]
-    tracked = subprocess.run(git, cwd=ROOT, capture_output=True, check=True).stdout  # noqa: S603
-    for name in filter(None, tracked.decode().split("\0")):
-        if (ROOT / name).is_file():
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            (copy / name).write_bytes((ROOT / name).read_bytes())
-    (copy / ".dev").mkdir()
-    (copy / ".dev" / "project_b_jwt_secret").write_text(SECRET)
-    (copy / "certs").mkdir()
-    (copy / "certs" / "project-a-ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
-    (copy / "shared" / "__pycache__").mkdir(exist_ok=True)
-    (copy / "shared" / "__pycache__" / "config.cpython-311.pyc").write_bytes(b"stale")
-    return copy
+    return make_working_copy(tmp_path_factory.mktemp("working-copy"))
 
 
 @pytest.fixture(scope="module", params=sorted(FUNCTIONS))
@@ -65,7 +52,7 @@ def test_an_artifact_holds_its_function_the_shared_package_certs_and_dependencie
     assert not top & DEV_ONLY
     assert [path.name for path in (artifact / "functions").iterdir()] == [name]
     assert not list((artifact / "shared").rglob("__pycache__"))
-    assert not [path for path in artifact.rglob("*") if path.is_file() and SECRET.encode() in path.read_bytes()]
+    assert holding(artifact, SECRET) == []
 
 
 def test_the_handler_imports_from_the_artifact_alone(artifact: Path) -> None:
