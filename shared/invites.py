@@ -10,8 +10,8 @@ The steps, each safe to run again, so that a call after a crash anywhere goes on
    confirmed it already).
 6. Project A, in one transaction: the invite recorded and Project B's state written: the client is synced from
    Project B from then on. Asked again, the invite answers already_invited and sends nothing.
-Another user with the client's email stops it before anything is written: the sync of that user suggests the link
-instead (shared/links.py). Only ids are logged.
+Another user with the client's email stops it before anything is written: the sync of that user, queued, suggests
+the link instead (shared/links.py). Only ids are logged.
 """
 
 from __future__ import annotations
@@ -101,10 +101,11 @@ class InviteService:
         self._email_in_use(target.email_user_id)
 
     def _email_in_use(self, holder_id: UUID | None) -> NoReturn:
-        """Another user of Project B (or its copy in Project A) has the email: its sync suggests the link."""
-        if holder_id is not None:
-            self.sync.sync_client(holder_id)
-        log_event("invite_email_in_use", project_b_user_id=holder_id)
+        """Another user of Project B (or its copy in Project A) has the email: its sync suggests the link. The sync
+        goes through the queue, so that a refused invite writes nothing (the webhook has mostly synced that user
+        already; else the queue's consumer, or the next reconcile, does)."""
+        queued = holder_id is not None and self.sync.queue_sync(holder_id, reason="invite_email_in_use")
+        log_event("invite_email_in_use", project_b_user_id=holder_id, holder_sync_queued=queued)
         raise EmailInUseInProjectB("Another user of the clients' app has this email; the link is suggested instead")
 
 

@@ -100,6 +100,19 @@ class SyncService:
             log_event("webhook_event_queued", logging.WARNING, client_id=event.client_id, queued=True)
             return AppliedOrQueued(applied=None, queued=True)
 
+    def queue_sync(self, client_id: UUID, *, reason: str) -> bool:
+        """Ask the queue's consumer to sync `client_id` from Project B (as a webhook retry does), without writing
+        anything now; whether it was queued (not without a queue, nor when SQS refuses: the reconcile gets it)."""
+        if self.retry_queue is None:
+            return False
+        message = QueuedSync(client_id=client_id, table="auth.users", type="UPDATE")
+        try:
+            self.retry_queue.send(message.model_dump_json(), source="sync_client", reason=reason)
+        except UpstreamUnavailable:
+            log_event("sync_not_queued", logging.WARNING, client_id=client_id, reason=reason)
+            return False
+        return True
+
 
 def log_outcomes(outcomes: Sequence[ClientOutcome]) -> None:
     """One line per client written (or not); a conflict also logs its kind and the other client's id, and what was

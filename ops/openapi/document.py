@@ -149,6 +149,37 @@ OPERATIONS = (
     ),
 )
 
+_B_USER = "bbbbbbbb-0000-4000-8000-000000000003"  # the sample data's Bob Wilson, only in Project B
+_NATIVE = "aaaaaaaa-0000-4000-8000-000000000002"  # and a native client of Project A
+# Request bodies as the document shows them (the fuzz test sends them too, with its seeded ids).
+EXAMPLES: dict[type[BaseModel], list[dict[str, Any]]] = {
+    models.CreateSessionRequest: [
+        {"client_id": _B_USER, "starts_at": "2030-01-15T10:00:00+02:00", "duration_minutes": 50}
+    ],
+    models.WebhookEvent: [
+        {
+            "type": "UPDATE",
+            "table": "profiles",
+            "schema": "public",
+            "record": {"id": _B_USER},
+            "old_record": {"id": _B_USER},
+        },
+        {"type": "DELETE", "table": "users", "schema": "auth", "record": None, "old_record": {"id": _B_USER}},
+    ],
+    models.SyncOneRequest: [{"client_id": _B_USER}],
+    models.BulkSyncRequest: [
+        {"mode": "backfill", "cursor": None, "limit": 1000},
+        {"mode": "backfill", "dry_run": True},
+        {"mode": "backfill", "shards": 4},
+        {"mode": "reconcile", "full": True},
+    ],
+    models.StatusRequest: [{"mode": "status"}],
+    models.InviteRequest: [{"mode": "invite", "client_id": _NATIVE}],
+    models.LinkSuggestionsRequest: [{"mode": "links"}],
+    models.LinkRequest: [{"mode": "link", "client_id": _NATIVE, "project_b_user_id": _B_USER}],
+    models.RejectLinkRequest: [{"mode": "reject_link", "client_id": _NATIVE, "project_b_user_id": _B_USER}],
+}
+
 ERROR_HEADERS: dict[int, dict[str, Any]] = {
     405: {
         "Allow": {"description": "The method to use", "required": True, "schema": {"type": "string", "enum": ["POST"]}}
@@ -195,6 +226,8 @@ def _component_schemas() -> dict[str, Any]:
     _, schema = models_json_schema(
         list(dict.fromkeys([*requests, *answered])), ref_template="#/components/schemas/{model}"
     )
+    for model, examples in EXAMPLES.items():
+        schema["$defs"][model.__name__]["examples"] = examples
     return dict(sorted(schema["$defs"].items()))
 
 

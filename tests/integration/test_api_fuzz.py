@@ -6,6 +6,7 @@ backend (`make fuzz`: 10,000); FUZZ_SEED picks other requests."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import uuid
@@ -29,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
 
 from devtools.localdb import LocalProjects, auth_admin_url
 from devtools.tokens import sign_service_role_token
+from ops.openapi.document import EXAMPLES, OPERATIONS
 from tests.conftest import JWT_SECRET, Databases
 from tests.integration.fuzzing import (
     FUZZED,
@@ -41,7 +43,7 @@ from tests.integration.fuzzing import (
 )
 from tests.integration.helpers import ROOT, serve_function
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))
+REQUESTS = int(os.environ.get("FUZZ_EXAMPLES", "1000"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261203"))
 DOCUMENT = json.loads((ROOT / "docs" / "openapi.json").read_text())
 FUNCTIONS = {"/sessions": "create_session", "/webhooks/project-b": "project_b_webhook", "/sync": "sync_client"}
@@ -52,6 +54,11 @@ CHECKS = [
     response_schema_conformance,
     response_headers_conformance,
 ]
+
+
+def operation_of(path: str) -> Any:
+    (operation,) = (operation for operation in OPERATIONS if operation.path == path)
+    return operation
 
 
 @pytest.fixture
@@ -90,6 +97,7 @@ def test_every_answer_matches_the_document_and_only_2xx_writes(
         operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
         operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
     )
+    examples = [example for model in operation_of(path).requests for example in EXAMPLES[model]]
     credentials = webhook_headers(token) if path == "/webhooks/project-b" else caller_headers(token)
     rows = RowCounts(fresh.a, fresh.b)
     statuses: Counter[int] = Counter()
@@ -100,7 +108,7 @@ def test_every_answer_matches_the_document_and_only_2xx_writes(
 
         @seed(SEED)
         @settings(
-            max_examples=EXAMPLES,
+            max_examples=REQUESTS,
             deadline=None,
             database=None,
             derandomize=False,
@@ -113,6 +121,8 @@ def test_every_answer_matches_the_document_and_only_2xx_writes(
             client=st.sampled_from([None, *seeded.ids]),
             pair=st.sampled_from([None, *seeded.link_pairs]),
             source=st.sampled_from([None, ("public", "profiles"), ("auth", "users")]),
+            # The document's examples now and then, in place of a generated body: every mode gets its turn.
+            example=st.sampled_from([None] * 2 * len(examples) + examples),
         )
         def send(
             case: Any,
@@ -120,7 +130,10 @@ def test_every_answer_matches_the_document_and_only_2xx_writes(
             client: uuid.UUID | None,
             pair: tuple[uuid.UUID, uuid.UUID] | None,
             source: tuple[str, str] | None,
+            example: dict[str, Any] | None,
         ) -> None:
+            if example is not None:
+                case.body = copy.deepcopy(example)
             case.body = with_known_ids(case.body, client, pair)
             if source is not None and isinstance(case.body, dict) and {"schema", "table"} <= case.body.keys():
                 case.body = {**case.body, "schema": source[0], "table": source[1]}
@@ -142,4 +155,4 @@ def test_every_answer_matches_the_document_and_only_2xx_writes(
     FUZZED.append(
         f"{FUNCTIONS[path]} ({backend}): {sum(statuses.values())} requests, by status {dict(sorted(statuses.items()))}"
     )
-    assert sum(statuses.values()) >= EXAMPLES
+    assert sum(statuses.values()) >= REQUESTS

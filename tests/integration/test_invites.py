@@ -20,7 +20,8 @@ from devtools.localdb import register_therapists
 from devtools.tokens import sign_service_role_token
 from shared import wiring
 from tests.conftest import JWT_SECRET, OTHER_THERAPIST, THERAPIST, AuthStandIn, Databases
-from tests.integration.helpers import function_client
+from tests.integration.helpers import function_client, function_module
+from tests.integration.test_sync_client_messages import sqs_event
 from tests.random_refs import random_email, random_name
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -238,19 +239,29 @@ def test_what_cannot_be_invited_is_refused_and_nothing_is_written(
     assert db.counts() == before and project_b_user(db, client_id) is None
 
 
-def test_an_email_another_project_b_user_has_writes_nothing_and_suggests_the_link(
-    db: Databases, auth: AuthStandIn, token: Callable[..., str]
+def test_an_email_another_project_b_user_has_writes_nothing_and_its_queued_sync_suggests_the_link(
+    db: Databases, auth: AuthStandIn, token: Callable[..., str], aws: Any, reconfigure: Callable[..., None]
 ) -> None:
+    queue = aws.create_queue(QueueName=f"invite-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    reconfigure(SYNC_RETRY_QUEUE_URL=queue)
     client_id, email = native_client(db, THERAPIST)
     user = uuid.uuid4()
     db.add_project_b_client(user, random_name("Signed up"), email.upper())  # not synced into Project A yet
-    before = db.count("b", "auth.users")
+    before = db.counts()
 
     response = invite(token(THERAPIST), client_id)
 
     assert (response.status_code, response.json["error"]["code"]) == (409, "email_in_use_in_project_b")
-    assert db.count("b", "auth.users") == before and project_b_user(db, client_id) is None
+    assert db.counts() == before and db.client(user) is None and project_b_user(db, client_id) is None
     assert mail_to(auth, email) == [] and db.client(client_id)["synced_from"] is None
+    (queued,) = aws.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    assert json.loads(queued["Body"]) == {"client_id": str(user), "table": "auth.users", "type": "UPDATE"}
+
+    answer = function_module("sync_client").lambda_handler(
+        sqs_event({queued["MessageId"]: json.loads(queued["Body"])}), None
+    )
+
+    assert answer == {"batchItemFailures": []}
     listed = call(token(THERAPIST), {"mode": "links"})
     assert {"client_id": str(client_id), "project_b_user_id": str(user)} in [
         {key: s[key] for key in ("client_id", "project_b_user_id")} for s in listed.json["suggestions"]

@@ -10,7 +10,7 @@ import pytest
 import schemathesis
 
 from ops.openapi import __main__ as openapi_main
-from ops.openapi.document import OPERATIONS, build
+from ops.openapi.document import EXAMPLES, OPERATIONS, build
 from shared import errors
 
 # Answered by a Lambda handler to events that are not HTTP requests, never to a request.
@@ -73,3 +73,12 @@ def test_schemathesis_reads_every_operation() -> None:
     schema = schemathesis.openapi.from_dict(build())
     labels = {operation.ok().label for operation in schema.get_all_operations()}
     assert labels == {"POST /sessions", "POST /webhooks/project-b", "POST /sync"}
+
+
+def test_every_request_body_has_examples_its_model_takes() -> None:
+    requests = {model for operation in OPERATIONS for model in operation.requests}
+    assert requests == set(EXAMPLES)
+    for model, examples in EXAMPLES.items():
+        assert examples, model
+        for example in examples:
+            model.model_validate_json(json.dumps(example))
