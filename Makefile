@@ -70,6 +70,12 @@ bench: $(READY)
 	$(PY) -m bench.backends
 	$(PY) -m bench.invites
 
+# The frontend example (examples/frontend) type-checked against docs/openapi.json with openapi-typescript and tsc,
+# as `make test` does (Node.js 20 and npm; `npm ci` the first time).
+.PHONY: typecheck-example
+typecheck-example: $(READY)
+	$(PY) -m pytest -q -p no:cacheprovider tests/integration/test_frontend_example.py
+
 clean:
 	rm -rf $(VENV) .dev .pytest_cache .ruff_cache
 
