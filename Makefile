@@ -56,7 +56,7 @@ openapi: $(READY)
 # The contract fuzzed harder than `make test` does: 10,000 requests per operation and backend (FUZZ_SEED=<n> for
 # other requests than the default seed's).
 fuzz: $(READY)
-	FUZZ_EXAMPLES=10000 $(PY) -m pytest -p no:cacheprovider tests/integration/test_api_fuzz.py
+	FUZZ_EXAMPLES=10000 FUZZ_SEED=$${FUZZ_SEED:-random} $(PY) -m pytest -p no:cacheprovider tests/integration/test_api_fuzz.py
 
 lint: $(READY)
 	$(PY) -m ruff check .

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from shared.bulk import PageDone, page_done
 from shared.config import Settings
-from shared.errors import InvalidRequest, UpstreamUnavailable
+from shared.errors import InvalidRequest, QueueNotConfigured
 from shared.logs import log_event
 from shared.models import BackfillRange
 from shared.ports import ClientPage, OutcomeCounts, ProjectA, ProjectB, RunMark
@@ -81,10 +81,11 @@ class BackfillService:
 
     def queue_backfill(self, shards: int) -> int:
         """Split the id space into `shards` ranges and queue one job per range; how many were queued."""
+        queue = self._job_queue()  # before the run is recorded: without a queue, nothing is written
         jobs = [job.model_dump_json() for job in shard_ranges(shards)]
         start = RunMark("backfill", new_run=True, finished=False, parts=shards)  # each range ends one part
         self.project_a.apply_sync_page("[]", "[]", run=start)
-        queued = self._job_queue().send_batch(jobs, source="sync_client", reason="backfill_range")
+        queued = queue.send_batch(jobs, source="sync_client", reason="backfill_range")
         log_event("backfill_queued", count=queued)
         return queued
 
@@ -103,7 +104,7 @@ class BackfillService:
 
     def _job_queue(self) -> RetryQueue:
         if self.queue is None:
-            raise UpstreamUnavailable("No queue is configured for backfill jobs (SYNC_RETRY_QUEUE_URL)")
+            raise QueueNotConfigured("A sharded backfill needs the queue (SYNC_RETRY_QUEUE_URL): page it instead")
         return self.queue
 
 

@@ -84,7 +84,8 @@ class ClientHasNoEmail(ApiError):
 
 
 class EmailInUseInProjectB(ApiError):
-    """Another Project B user has the client's email: nothing was written, and the link is suggested instead."""
+    """Another Project B user has the client's email: nothing was written; the link is suggested once that user is
+    synced (the invite queues its sync)."""
 
     status = 409
     code = "email_in_use_in_project_b"
@@ -131,6 +132,13 @@ class InvitesNotConfigured(ApiError):
 
     status = 503
     code = "project_b_auth_not_configured"
+
+
+class QueueNotConfigured(ApiError):
+    """A sharded backfill needs SYNC_RETRY_QUEUE_URL (a deployment without SQS pages its backfill instead)."""
+
+    status = 503
+    code = "queue_not_configured"
 
 
 # The HTTP exchange itself, checked before a handler reads the body: nothing to do with the sync.

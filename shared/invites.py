@@ -106,7 +106,9 @@ class InviteService:
         already; else the queue's consumer, or the next reconcile, does)."""
         queued = holder_id is not None and self.sync.queue_sync(holder_id, reason="invite_email_in_use")
         log_event("invite_email_in_use", project_b_user_id=holder_id, holder_sync_queued=queued)
-        raise EmailInUseInProjectB("Another user of the clients' app has this email; the link is suggested instead")
+        raise EmailInUseInProjectB(
+            "Another user of the clients' app has this email; the link is suggested once that user is synced"
+        )
 
 
 def _refusal(outcome: InviteOutcome) -> Exception:

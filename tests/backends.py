@@ -5,8 +5,8 @@ their round trips, or breaks them) is marked `direct_only("why")`."""
 
 from __future__ import annotations
 
-from contextlib import ExitStack
-from typing import Literal
+from contextlib import AbstractContextManager
+from typing import Any, Literal
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -19,12 +19,12 @@ BACKENDS = ("direct", "client")
 
 
 class StandIns:
-    """A PostgREST stand-in per database, started on first use and kept for the session."""
+    """A PostgREST stand-in per database, started on first use and kept for the session, or until released."""
 
     def __init__(self, server_url: str, jwt_secret: str) -> None:
         self.server_url = server_url
         self.jwt_secret = jwt_secret
-        self._stack = ExitStack()
+        self._running: dict[str, AbstractContextManager[Any]] = {}
         self._urls: dict[str, str] = {}
 
     def url_for(self, functions_url: str) -> str:
@@ -40,12 +40,24 @@ class StandIns:
             except (RuntimeError, psycopg.Error):
                 password = None  # a database a test made unreachable: the stand-in answers 503, as PostgREST does
             authenticator = login_url(functions_url, AUTHENTICATOR_ROLE, password)
-            self._urls[name] = self._stack.enter_context(serving(authenticator, self.jwt_secret)).url
+            running = serving(authenticator, self.jwt_secret)
+            self._urls[name] = running.__enter__().url
+            self._running[name] = running
         return self._urls[name]
+
+    def release(self, database_url: str) -> None:
+        """Stop the stand-in over the database of `database_url`, if one runs (its connections go with it)."""
+        name = str(conninfo_to_dict(database_url).get("dbname"))
+        running = self._running.pop(name, None)
+        self._urls.pop(name, None)
+        if running is not None:
+            running.__exit__(None, None, None)
 
     def env(self, project: Project, functions_url: str) -> dict[str, str]:
         """The settings that put `project` on the client backend, over the database of `functions_url`."""
         return client_backend_settings(project, self.url_for(functions_url), self.jwt_secret, expires_in=24 * 3600)
 
     def close(self) -> None:
-        self._stack.close()
+        for name in list(self._running):
+            self._running.pop(name).__exit__(None, None, None)
+        self._urls.clear()

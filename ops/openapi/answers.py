@@ -58,6 +58,16 @@ class JobsQueued(Answer):
     queued: int = Field(ge=1)
 
 
+class RunCounts(Answer):
+    """A run's counts so far: each key once a page has counted it."""
+
+    inserted: int = Field(default=0, ge=0)
+    updated: int = Field(default=0, ge=0)
+    unchanged: int = Field(default=0, ge=0)
+    archived: int = Field(default=0, ge=0)
+    conflicts: int = Field(default=0, ge=0)
+
+
 class Run(Answer):
     """The last backfill or reconcile, as its pages recorded it."""
 
@@ -66,7 +76,7 @@ class Run(Answer):
     finished_at: datetime | None
     parts: int = Field(ge=1)
     parts_done: int = Field(ge=0)
-    counts: dict[str, int]
+    counts: RunCounts
 
 
 class QueueDepths(Answer):

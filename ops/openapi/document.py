@@ -145,6 +145,7 @@ OPERATIONS = (
             errors.EmailInUseInProjectB,
             errors.IdInUseInProjectB,
             errors.InvitesNotConfigured,
+            errors.QueueNotConfigured,
         ),
     ),
 )
@@ -186,8 +187,8 @@ ERROR_HEADERS: dict[int, dict[str, Any]] = {
     },
     503: {
         "Retry-After": {
-            "description": "Seconds to wait before trying again",
-            "required": True,
+            "description": "With upstream_unavailable: seconds to wait before trying again (a configuration's 503 has "
+            "none)",
             "schema": {"type": "string", "pattern": "^[0-9]+$"},
         }
     },
@@ -204,7 +205,10 @@ def build() -> dict[str, Any]:
             "description": (
                 "The three HTTP functions that keep therapy clients consistent between two Supabase projects. "
                 'Every body, in and out, is JSON; every error is `{"error": {"code", "message"}}`. '
-                "Generated from the functions' pydantic models by `make openapi`: do not edit by hand."
+                "Generated from the functions' pydantic models by `make openapi`: do not edit by hand. "
+                "Deployed behind API Gateway's HTTP API, a method or path it has no route for is its own "
+                '`404 {"message": "Not Found"}`, and its throttling (429) and timeouts (503, 504) answer in its '
+                "shape, not this one."
             ),
         },
         "servers": [{"url": "https://{api}.execute-api.{region}.amazonaws.com", "variables": _server_variables()}],
@@ -251,7 +255,9 @@ def _operation(operation: Operation) -> dict[str, Any]:
         refused = by_status[status]
         description = "; ".join(f"`{error.code}`: {_first_line(error)}" for error in refused)
         responses[str(status)] = _response(
-            description, _error_schema([error.code for error in refused]), ERROR_HEADERS.get(status)
+            description,
+            _error_schema([error.code for error in refused], fields=status == 400),
+            ERROR_HEADERS.get(status),
         )
     return {
         "operationId": operation.operation_id,
@@ -274,7 +280,14 @@ def _response(description: str, schema: dict[str, Any], headers: dict[str, Any] 
     return response
 
 
-def _error_schema(codes: list[str]) -> dict[str, Any]:
+def _error_schema(codes: list[str], *, fields: bool) -> dict[str, Any]:
+    properties: dict[str, Any] = {"code": {"type": "string", "enum": sorted(codes)}, "message": {"type": "string"}}
+    if fields:
+        properties["fields"] = {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "The fields the request is refused for (body fields, or a header's name)",
+        }
     return {
         "type": "object",
         "additionalProperties": False,
@@ -284,15 +297,7 @@ def _error_schema(codes: list[str]) -> dict[str, Any]:
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["code", "message"],
-                "properties": {
-                    "code": {"type": "string", "enum": sorted(codes)},
-                    "message": {"type": "string"},
-                    "fields": {
-                        "type": "array",
-                        "items": {"type": "string"},
-                        "description": "The fields a 400 is about",
-                    },
-                },
+                "properties": properties,
             }
         },
     }
@@ -301,7 +306,8 @@ def _error_schema(codes: list[str]) -> dict[str, Any]:
 def _first_line(error: type[errors.ApiError]) -> str:
     if error is errors.ApiError:
         return "anything unexpected (no details; the log has the error type)"
-    return (error.__doc__ or "").strip().split("\n")[0].rstrip(".")
+    paragraph = " ".join((error.__doc__ or "").strip().split("\n\n")[0].split())
+    return paragraph.split(". ")[0].rstrip(".")
 
 
 def _security_schemes() -> dict[str, Any]:

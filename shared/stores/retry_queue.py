@@ -1,5 +1,6 @@
-"""The SQS retry queue: the client ids of webhook events that could not be applied wait here for a replay
-(shared.models.QueuedSync); and the sharded backfill's jobs (shared.models.BackfillRange)."""
+"""The SQS retry queue: the client ids of webhook events that could not be applied wait here for a replay, as do
+the users an invite found holding the client's email (shared.models.QueuedSync); and the sharded backfill's jobs
+(shared.models.BackfillRange)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ import pytest
 from moto import mock_aws
 
 from devtools.localdb import LocalProjects, prepare_projects, register_therapists
-from tests.conftest import OTHER_THERAPIST, THERAPIST, Databases
+from tests.backends import StandIns
+from tests.conftest import OTHER_THERAPIST, THERAPIST, Databases, reset_configuration
 from tests.random_refs import random_suffix
 
 
@@ -47,12 +48,19 @@ def schema_databases(projects: Any) -> dict[str, str]:
 
 
 @pytest.fixture
-def fresh_projects(projects: LocalProjects, reconfigure: Callable[..., None]) -> LocalProjects:
-    """Both projects migrated afresh (so a backfill of everything is this test's alone), functions pointed there."""
+def fresh_projects(
+    projects: LocalProjects, reconfigure: Callable[..., None], standins: StandIns
+) -> Iterator[LocalProjects]:
+    """Both projects migrated afresh (so a backfill of everything is this test's alone), functions pointed there.
+    Their PostgREST stand-ins (the client backend) stop with the test, so that fresh databases do not use up the
+    server's connection slots."""
     local = prepare_projects(projects.server_url, prefix=f"test_{random_suffix()}_bulk_")
     register_therapists(local.project_a_url, [THERAPIST, OTHER_THERAPIST])
     reconfigure(PROJECT_A_DB_URL=local.project_a_functions_url, PROJECT_B_DB_URL=local.project_b_functions_url)
-    return local
+    yield local
+    reset_configuration()  # the functions' pools and HTTP clients to the fresh projects
+    standins.release(local.project_a_functions_url)
+    standins.release(local.project_b_functions_url)
 
 
 @pytest.fixture

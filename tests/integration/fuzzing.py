@@ -3,6 +3,9 @@ generated bodies, the right and wrong credentials it tries, and the row counts o
 
 from __future__ import annotations
 
+import base64
+import json
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,6 +86,9 @@ def caller_headers(sign: Callable[..., str]) -> list[dict[str, str] | None]:
     generator made (the document's bearer scheme, with a made-up token)."""
     right = [bearer(sign(THERAPIST))] * 4 + [bearer(sign_service_role_token(JWT_SECRET))] * 3
     wrong = [
+        bearer(sign_service_role_token("x" * 48)),  # forged: the privileged role's claims, another key
+        bearer(sign_service_role_token(JWT_SECRET, expires_in=-3600)),
+        bearer(unsigned({"sub": str(THERAPIST), "role": "service_role", "aud": "authenticated"})),
         bearer(sign(OTHER_THERAPIST)),
         bearer(sign(uuid.uuid4())),  # a user who is not a therapist
         bearer(sign(THERAPIST, expires_in=-3600)),
@@ -93,6 +99,13 @@ def caller_headers(sign: Callable[..., str]) -> list[dict[str, str] | None]:
         "Basic dGhlcmFwaXN0OnBhc3N3b3Jk",
     ]
     return [*({"Authorization": value} for value in [*right, *wrong]), {}, None]
+
+
+def unsigned(claims: dict[str, Any]) -> str:
+    """A token with `alg: none` and no signature."""
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "JWT"}).encode()).rstrip(b"=")
+    body = base64.urlsafe_b64encode(json.dumps({**claims, "exp": int(time.time()) + 3600}).encode()).rstrip(b"=")
+    return f"{header.decode()}.{body.decode()}."
 
 
 def webhook_headers(sign: Callable[..., str]) -> list[dict[str, str] | None]:
@@ -117,8 +130,9 @@ def with_known_ids(body: Any, client: uuid.UUID | None, pair: tuple[uuid.UUID, u
     return body
 
 
-class RowCounts:
-    """The row count of every table of both databases, in one statement each."""
+class RowStates:
+    """Every table of both databases, as its row count and a digest of its rows, in one statement each: a refused
+    request may neither add nor remove rows nor change one."""
 
     def __init__(self, a: psycopg.Connection, b: psycopg.Connection) -> None:
         self.connections = {"a": a, "b": b}
@@ -126,20 +140,26 @@ class RowCounts:
 
     @staticmethod
     def _query(connection: psycopg.Connection) -> str:
+        table = "select %L, count(*), md5(coalesce(string_agg(t::text, ',' order by t::text), '')) from %I.%I t"
         (query,) = connection.execute(
-            "select string_agg(format('select %L, count(*) from %I.%I', schemaname || '.' || tablename,"
-            " schemaname, tablename), ' union all ') from pg_tables"
-            " where schemaname not in ('pg_catalog', 'information_schema')"
+            "select string_agg(format(%s, schemaname || '.' || tablename, schemaname, tablename), ' union all ')"
+            " from pg_tables where schemaname not in ('pg_catalog', 'information_schema')",
+            (table,),
         ).fetchone()
         return str(query)
 
-    def snapshot(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
+    def snapshot(self) -> dict[str, tuple[int, str]]:
+        states: dict[str, tuple[int, str]] = {}
         for name, connection in self.connections.items():
-            for table, count in connection.execute(self.queries[name]).fetchall():
-                counts[f"{name}:{table}"] = count
-        return counts
+            for table, count, digest in connection.execute(self.queries[name]).fetchall():
+                states[f"{name}:{table}"] = (count, digest)
+        return states
 
 
-def changed(before: dict[str, int], after: dict[str, int]) -> dict[str, tuple[int, int]]:
-    return {table: (before.get(table, 0), count) for table, count in after.items() if before.get(table, 0) != count}
+def changed(before: dict[str, tuple[int, str]], after: dict[str, tuple[int, str]]) -> list[str]:
+    """The tables whose rows differ, with their row counts before and after."""
+    return [
+        f"{table} ({before.get(table, (0, ''))[0]} -> {state[0]} rows)"
+        for table, state in sorted(after.items())
+        if before.get(table) != state
+    ]

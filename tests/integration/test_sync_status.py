@@ -173,3 +173,16 @@ def test_the_cli_records_its_backfill_and_prints_the_status_as_a_table(
     assert "- (no reconcile yet)" in out and "- (none configured)" in out
     backfill = status()["last_backfill"]
     assert backfill["counts"]["inserted"] == 3 and backfill["finished_at"] is not None
+
+
+def test_a_sharded_backfill_without_a_queue_is_503_and_records_no_run(db: Databases) -> None:
+    def runs() -> list[Any]:
+        return db.a.execute("select * from private.sync_runs order by kind").fetchall()
+
+    before = runs()
+
+    answer = call(SERVICE, {"mode": "backfill", "shards": 4})
+
+    assert (answer.status_code, answer.json["error"]["code"]) == (503, "queue_not_configured")
+    assert "Retry-After" not in answer.headers  # trying again does not help: it is the configuration
+    assert runs() == before

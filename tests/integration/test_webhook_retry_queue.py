@@ -86,3 +86,20 @@ def test_when_the_queue_refuses_too_the_answer_is_503(
     assert response.status_code == 503
     assert response.json["error"]["code"] == "upstream_unavailable"
     assert db.client(client_id) is None
+
+
+def test_a_queued_sync_without_a_queue_or_with_sqs_refusing_is_only_logged(
+    aws: Any, queue_url: str, reconfigure: Callable[..., None], caplog: pytest.LogCaptureFixture
+) -> None:
+    client_id = uuid.uuid4()
+    assert sync_service().queue_sync(client_id, reason="invite_email_in_use") is False  # no queue configured
+
+    reconfigure(SYNC_RETRY_QUEUE_URL="https://sqs.eu-west-1.amazonaws.com/123456789012/no-such-queue")
+    assert sync_service().queue_sync(client_id, reason="invite_email_in_use") is False
+    assert any('"event": "sync_not_queued"' in record.getMessage() for record in caplog.records)
+
+    reconfigure(SYNC_RETRY_QUEUE_URL=queue_url)
+    assert sync_service().queue_sync(client_id, reason="invite_email_in_use") is True
+    (queued,) = messages(aws, queue_url)
+    assert json.loads(queued["Body"]) == {"client_id": str(client_id), "table": "auth.users", "type": "UPDATE"}
+    assert queued["MessageAttributes"]["reason"]["StringValue"] == "invite_email_in_use"

@@ -82,3 +82,23 @@ def test_every_request_body_has_examples_its_model_takes() -> None:
         assert examples, model
         for example in examples:
             model.model_validate_json(json.dumps(example))
+
+
+def test_each_listed_error_is_answered_as_the_document_says() -> None:
+    import jsonschema_rs
+
+    from shared.http import error_response
+
+    document = build()
+    for operation in OPERATIONS:
+        responses = document["paths"][operation.path]["post"]["responses"]
+        for error in operation.errors:
+            details = {"fields": ["starts_at"]} if error.status == 400 else {}
+            answer = error_response(error("A message", **details), retry_after_seconds=2)
+            declared = responses[str(answer.status)]
+            assert jsonschema_rs.validator_for(declared["content"]["application/json"]["schema"]).is_valid(
+                answer.body
+            ), (operation.operation_id, error, answer.body)
+            for name, header in declared.get("headers", {}).items():
+                if header.get("required"):
+                    assert name in answer.headers, (operation.operation_id, error, name)

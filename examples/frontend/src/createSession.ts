@@ -52,9 +52,17 @@ export async function bookSession(
     }
     const { data, error, response } = answer;
     if (data) return data.session;
-    // An answer outside the contract (a proxy's own 502 page, an empty body):
-    if (!error?.error) throw new BookingError("unexpected", `The booking failed (HTTP ${response.status}).`);
-    const { code, message, fields = [] } = error.error;
+    // An answer outside the contract: API Gateway's own timeout (503, 504) may come after a commit, so it is retried
+    // once with the same key; anything else (a proxy's 502 page, an empty body) is reported.
+    if (!error?.error) {
+      if ((response.status === 503 || response.status === 504) && !retried) {
+        retried = true;
+        await sleep(1);
+        continue;
+      }
+      throw new BookingError("unexpected", `The booking failed (HTTP ${response.status}).`);
+    }
+    const { code, message } = error.error;
     switch (code) {
       case "unauthorized": // expired or revoked: refresh the session once, then ask to sign in again
         if (refreshed || (await supabase.auth.refreshSession()).error) {
@@ -67,8 +75,10 @@ export async function bookSession(
         retried = true;
         await sleep(Math.min(Number(response.headers.get("Retry-After")) || 1, 30));
         continue;
-      case "invalid_request":
+      case "invalid_request": {
+        const fields = ("fields" in error.error && error.error.fields) || []; // only a 400 names fields
         throw new BookingError(code, `Check ${fields.join(", ") || "the details"}.`, fields);
+      }
       case "client_not_found":
         throw new BookingError(code, "You have no client with this id.");
       case "client_archived":
