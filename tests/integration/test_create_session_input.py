@@ -28,6 +28,11 @@ def valid_body(**changes: Any) -> dict[str, Any]:
     return {"client_id": str(uuid.uuid4()), "starts_at": STARTS_AT, **changes}
 
 
+def book(client: FlaskClient, token: Callable[..., str], **changes: Any) -> Any:
+    """create_session as the therapist, with a valid body but for `changes`."""
+    return client.post("/", json=valid_body(**changes), headers={"Authorization": f"Bearer {token(THERAPIST)}"})
+
+
 BAD_BODIES: list[tuple[str, Any, list[str]]] = [
     ("malformed json", b'{"client_id": ', []),
     ("not an object", b"[1, 2]", []),
@@ -167,11 +172,7 @@ def test_an_escaped_backslash_before_u0000_is_text(
     client_id = uuid.uuid4()
     db.add_project_a_client(client_id, THERAPIST, "Backslash Test")
 
-    response = client.post(
-        "/",
-        json=valid_body(client_id=str(client_id), notes="C:\\u0000"),
-        headers={"Authorization": f"Bearer {token(THERAPIST)}"},
-    )
+    response = book(client, token, client_id=str(client_id), notes="C:\\u0000")
 
     assert response.status_code == 201, response.json
     assert response.json["session"]["notes"] == "C:\\u0000"
@@ -184,10 +185,8 @@ def test_an_offset_postgres_does_not_take_is_booked_in_utc(
     # contract fuzz test: the client backend sent the text as it came, and Postgres refused it with a 500).
     client_id = uuid.uuid4()
     db.add_project_b_client(client_id, "Far Offset", f"{client_id.hex[:8]}@example.test")
-    response = client.post(
-        "/",
-        json=valid_body(client_id=str(client_id), starts_at="2031-07-14T00:19:42-19:37"),
-        headers={"Authorization": f"Bearer {token(THERAPIST)}"},
-    )
+
+    response = book(client, token, client_id=str(client_id), starts_at="2031-07-14T00:19:42-19:37")
+
     assert response.status_code == 201, response.json
     assert response.json["session"]["starts_at"] == "2031-07-14T19:56:42Z"
