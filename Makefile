@@ -69,6 +69,7 @@ bench: $(READY)
 	$(PY) -m bench.not_found
 	$(PY) -m bench.backends
 	$(PY) -m bench.invites
+	$(PY) -m bench.booking_time
 
 # The frontend example (examples/frontend) type-checked against docs/openapi.json with openapi-typescript and tsc,
 # as `make test` does (Node.js 20 and npm; `npm ci` the first time).
