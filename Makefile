@@ -78,7 +78,7 @@ typecheck-example: $(READY)
 	$(PY) -m pytest -q -p no:cacheprovider tests/integration/test_frontend_example.py
 
 clean:
-	rm -rf $(VENV) .dev .pytest_cache .ruff_cache
+	rm -rf $(VENV) .dev .pytest_cache .ruff_cache build examples/frontend/node_modules examples/frontend/src/api.ts
 
 # `sam build` (template.yaml: BuildMethod makefile) runs build-<LogicalId> with ARTIFACTS_DIR: each function's
 # artifact is its own functions/<name>, the shared package, certs/ when there is one (the projects' CA
