@@ -21,11 +21,12 @@ import secrets
 import sys
 import time
 from contextlib import ExitStack
-from pathlib import Path
 from uuid import UUID, uuid4
 
+from bench.backend_env import KEY_SECONDS, client_env, direct_env
 from bench.cold_imports import measure_cold_imports
 from bench.load import post, session_body
+from bench.options import one_caller_arguments
 from bench.report import Header, Report, run_bench
 from bench.report.backends import CLIENT, DIRECT, FIRST_SYNC, SYNCED, backends_body
 from bench.report.not_found import CaseResult
@@ -36,18 +37,15 @@ from bench.stack import (
     SERVER_ENV,
     Implementation,
     add_clients,
-    database_urls,
     fresh_projects,
     function_server,
-    http_rtt_proxy,
     log_dir,
     postgres_version,
-    postgrest_server,
     progress,
     vacuum_analyze,
 )
-from devtools.localdb import authenticator_url, register_therapists
-from devtools.tokens import client_backend_settings, sign_access_token
+from devtools.localdb import register_therapists
+from devtools.tokens import sign_access_token
 
 CREATE_SESSION_SOURCE = "functions/create_session/main.py"
 IMPLEMENTATIONS = (
@@ -58,35 +56,19 @@ IMPLEMENTATIONS = (
 CASES = ((SYNCED, "client already synced"), (FIRST_SYNC, "first sync (client only in Project B)"))
 SYNCED_CLIENTS = 200
 _SETTLE_SECONDS = 0.05  # lets the proxies forward the last bytes before their counters are read
-_KEY_SECONDS = 24 * 3600
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.backends", description=__doc__)
-    parser.add_argument(
-        "--requests", type=int, default=400, help="timed requests per case and implementation (default 400)"
+    return one_caller_arguments(
+        "backends",
+        __doc__,
+        argv,
+        requests=400,
+        warmup=20,
+        counted=10,
+        import_runs=9,
+        unit="requests per case and implementation",
     )
-    parser.add_argument("--warmup", type=int, default=20, help="requests per case not measured, first (default 20)")
-    parser.add_argument(
-        "--counted", type=int, default=10, help="requests per case whose round trips are counted, next (default 10)"
-    )
-    parser.add_argument(
-        "--db-rtt-ms",
-        type=float,
-        default=2.0,
-        help="round trip time added to every database or PostgREST round trip (default 2)",
-    )
-    parser.add_argument(
-        "--import-runs", type=int, default=9, help="fresh interpreters per backend's cold import (default 9)"
-    )
-    parser.add_argument("--no-write", action="store_true", help="do not write the results into bench/README.md")
-    parser.add_argument("--keep-logs", type=Path, help="keep the servers' logs in this directory")
-    args = parser.parse_args(argv)
-    if not 10 <= args.requests <= 5000 or not 1 <= args.counted <= 200 or not 0 <= args.warmup <= 200:
-        parser.error("10 <= requests <= 5000, 1 <= counted <= 200 and 0 <= warmup <= 200")
-    if not 0 <= args.db_rtt_ms <= 100 or not 1 <= args.import_runs <= 50:
-        parser.error("0 <= db-rtt-ms <= 100 and 1 <= import-runs <= 50")
-    return args
 
 
 class _Bench:
@@ -101,7 +83,7 @@ class _Bench:
         register_therapists(self.projects.project_a_url, [therapist])
         # Each project its own JWT secret: Project A's signs the therapists' tokens and its service-role key.
         self.secret_a, self.secret_b = secrets.token_urlsafe(48), secrets.token_urlsafe(48)
-        self.token = sign_access_token(self.secret_a, therapist, expires_in=_KEY_SECONDS)
+        self.token = sign_access_token(self.secret_a, therapist, expires_in=KEY_SECONDS)
         self.synced = add_clients(self.projects, SYNCED_CLIENTS, synced_to=therapist)
         per_case = args.warmup + args.counted + args.requests
         self.unsynced = {implementation.key: add_clients(self.projects, per_case) for implementation in IMPLEMENTATIONS}
@@ -118,33 +100,15 @@ class _Bench:
         self.results = {(case, key): CaseResult(case, titles[case], 201, key) for case, key in self.requests}
 
     def _direct_env(self, implementation: Implementation) -> dict[str, str]:
-        """Postgres through proxies, logged in as `implementation` is deployed."""
-        delay = self.args.db_rtt_ms / 1000
-        proxies = tuple(
-            self.stack.enter_context(RttProxy(url, delay_seconds=delay))
-            for url in database_urls(self.projects, implementation)
+        env, self.proxies[implementation.key] = direct_env(
+            self.stack, self.projects, implementation, self.args.db_rtt_ms, self.secret_a
         )
-        self.proxies[implementation.key] = (proxies[0], proxies[1])
-        return {
-            "PROJECT_A_JWT_SECRET": self.secret_a,
-            "PROJECT_A_DB_URL": proxies[0].url(),
-            "PROJECT_B_DB_URL": proxies[1].url(),
-        }
+        return env
 
     def _client_env(self) -> dict[str, str]:
-        """Each project's PostgREST stand-in through a proxy, with its service-role key; no database URL."""
-        env = {"PROJECT_A_JWT_SECRET": self.secret_a}
-        proxies = []
-        for project, database, secret in (
-            ("project_a", self.projects.project_a_url, self.secret_a),
-            ("project_b", self.projects.project_b_url, self.secret_b),
-        ):
-            login = authenticator_url(self.projects.server_url, database)
-            standin = self.stack.enter_context(postgrest_server(login, secret, self.logs, label=project))
-            proxy, url = http_rtt_proxy(self.stack, standin, self.args.db_rtt_ms)
-            proxies.append(proxy)
-            env |= client_backend_settings(project, url, secret, expires_in=_KEY_SECONDS)
-        self.proxies[CLIENT] = (proxies[0], proxies[1])
+        env, self.proxies[CLIENT] = client_env(
+            self.stack, self.projects, self.args.db_rtt_ms, self.logs, self.secret_a, self.secret_b
+        )
         return env
 
     def standin_times(self) -> dict[str, list[float]]:

@@ -29,6 +29,7 @@ from uuid import UUID, uuid4
 import psycopg
 from psycopg.types.json import Jsonb
 
+from bench.options import one_caller_arguments
 from bench.report import Header, Report, run_bench
 from bench.rtt_proxy import RttProxy
 from bench.stack import add_clients, fresh_projects, postgres_version, progress, vacuum_analyze
@@ -54,12 +55,7 @@ TITLES = {
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.booking_time", description=__doc__)
-    parser.add_argument("--requests", type=int, default=400, help="timed requests (default 400)")
-    parser.add_argument("--warmup", type=int, default=30, help="requests before timing (default 30)")
-    parser.add_argument("--db-rtt-ms", type=float, default=2.0, help="added per round trip to Postgres (2)")
-    parser.add_argument("--no-write", action="store_true", help="do not write the results into bench/README.md")
-    return parser.parse_args(argv)
+    return one_caller_arguments("booking_time", __doc__, argv, requests=400, warmup=30, logs=False)
 
 
 def _body(client_id: UUID) -> str:

@@ -26,8 +26,10 @@ from uuid import UUID, uuid4
 
 import psycopg
 
+from bench.backend_env import KEY_SECONDS, client_env, direct_env
 from bench.cold_imports import import_once
 from bench.load import post
+from bench.options import one_caller_arguments
 from bench.report import Header, Report, run_bench
 from bench.report.invites import BASELINE_KEY, InviteResult, invites_body
 from bench.rtt_proxy import RttProxy
@@ -35,18 +37,16 @@ from bench.stack import (
     SERVER_ENV,
     Implementation,
     auth_server,
-    database_urls,
     fresh_projects,
     function_server,
     http_rtt_proxy,
     log_dir,
     postgres_version,
-    postgrest_server,
     progress,
     vacuum_analyze,
 )
-from devtools.localdb import auth_admin_url, authenticator_url, register_therapists
-from devtools.tokens import client_backend_settings, sign_access_token, sign_service_role_token
+from devtools.localdb import auth_admin_url, register_therapists
+from devtools.tokens import sign_access_token, sign_service_role_token
 
 SOURCE = "functions/sync_client/main.py"
 DIRECT, CLIENT = "direct", "client"
@@ -58,24 +58,12 @@ TITLES = {DIRECT: IMPLEMENTATIONS[0].title, CLIENT: IMPLEMENTATIONS[1].title, BA
 # What the invite imports on first use, and only then (shared/wiring.py project_b_auth).
 AUTH_MODULES = ("shared.stores.auth_admin", "supabase_auth")
 _SETTLE_SECONDS = 0.05
-_KEY_SECONDS = 24 * 3600
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.invites", description=__doc__)
-    parser.add_argument("--requests", type=int, default=200, help="timed invites per implementation (default 200)")
-    parser.add_argument("--warmup", type=int, default=10, help="invites per implementation not measured (default 10)")
-    parser.add_argument("--counted", type=int, default=5, help="invites whose round trips are counted (default 5)")
-    parser.add_argument("--db-rtt-ms", type=float, default=2.0, help="added to every round trip (default 2)")
-    parser.add_argument("--import-runs", type=int, default=9, help="fresh interpreters for the cold import (default 9)")
-    parser.add_argument("--no-write", action="store_true", help="do not write the results into bench/README.md")
-    parser.add_argument("--keep-logs", type=Path, help="keep the servers' logs in this directory")
-    args = parser.parse_args(argv)
-    if not 10 <= args.requests <= 5000 or not 1 <= args.counted <= 100 or not 0 <= args.warmup <= 100:
-        parser.error("10 <= requests <= 5000, 1 <= counted <= 100 and 0 <= warmup <= 100")
-    if not 0 <= args.db_rtt_ms <= 100 or not 1 <= args.import_runs <= 50:
-        parser.error("0 <= db-rtt-ms <= 100 and 1 <= import-runs <= 50")
-    return args
+    return one_caller_arguments(
+        "invites", __doc__, argv, requests=200, warmup=10, counted=5, import_runs=9, unit="invites per implementation"
+    )
 
 
 class _Bench:
@@ -88,8 +76,8 @@ class _Bench:
         therapist = uuid4()
         register_therapists(self.projects.project_a_url, [therapist])
         self.secret_a, self.secret_b = secrets.token_urlsafe(48), secrets.token_urlsafe(48)
-        self.token = sign_access_token(self.secret_a, therapist, expires_in=_KEY_SECONDS)
-        self.service_b = sign_service_role_token(self.secret_b, expires_in=_KEY_SECONDS)
+        self.token = sign_access_token(self.secret_a, therapist, expires_in=KEY_SECONDS)
+        self.service_b = sign_service_role_token(self.secret_b, expires_in=KEY_SECONDS)
         per_case = args.warmup + args.counted + args.requests
         self.clients = {key: self._native_clients(therapist, per_case) for key in (DIRECT, CLIENT)}
         vacuum_analyze(self.projects.project_a_url, self.projects.project_b_url)
@@ -123,28 +111,15 @@ class _Bench:
         return ids
 
     def _direct_env(self, implementation: Implementation) -> dict[str, str]:
-        delay = self.args.db_rtt_ms / 1000
-        urls = database_urls(self.projects, implementation)
-        proxies = [self.stack.enter_context(RttProxy(url, delay_seconds=delay)) for url in urls]
-        self.proxies[implementation.key] = proxies
-        return {
-            "PROJECT_A_JWT_SECRET": self.secret_a,
-            "PROJECT_A_DB_URL": proxies[0].url(),
-            "PROJECT_B_DB_URL": proxies[1].url(),
-        }
+        env, proxies = direct_env(self.stack, self.projects, implementation, self.args.db_rtt_ms, self.secret_a)
+        self.proxies[implementation.key] = list(proxies)
+        return env
 
     def _client_env(self) -> dict[str, str]:
-        env = {"PROJECT_A_JWT_SECRET": self.secret_a}
-        self.proxies[CLIENT] = []
-        for project, database, secret in (
-            ("project_a", self.projects.project_a_url, self.secret_a),
-            ("project_b", self.projects.project_b_url, self.secret_b),
-        ):
-            login = authenticator_url(self.projects.server_url, database)
-            standin = self.stack.enter_context(postgrest_server(login, secret, self.logs, label=project))
-            proxy, url = http_rtt_proxy(self.stack, standin, self.args.db_rtt_ms)
-            self.proxies[CLIENT].append(proxy)
-            env |= client_backend_settings(project, url, secret, expires_in=_KEY_SECONDS)
+        env, proxies = client_env(
+            self.stack, self.projects, self.args.db_rtt_ms, self.logs, self.secret_a, self.secret_b
+        )
+        self.proxies[CLIENT] = list(proxies)
         return env
 
     def _auth_env(self, key: str) -> dict[str, str]:

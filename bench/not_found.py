@@ -20,13 +20,13 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from uuid import UUID, uuid4
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from bench.load import post, session_body
+from bench.options import one_caller_arguments
 from bench.report import Header, Report, run_bench
 from bench.report.not_found import UNKNOWN, CaseResult, not_found_table, not_found_verdict
 from bench.rtt_proxy import RttProxy
@@ -70,23 +70,7 @@ CASES = (
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.not_found", description=__doc__)
-    parser.add_argument("--requests", type=int, default=500, help="timed requests per case (default 500)")
-    parser.add_argument("--warmup", type=int, default=10, help="requests per case not measured, first (default 10)")
-    parser.add_argument(
-        "--counted", type=int, default=20, help="requests per case whose round trips are counted, next (default 20)"
-    )
-    parser.add_argument(
-        "--db-rtt-ms", type=float, default=2.0, help="round trip time added to every database round trip (default 2)"
-    )
-    parser.add_argument("--no-write", action="store_true", help="do not write the results into bench/README.md")
-    parser.add_argument("--keep-logs", type=Path, help="keep the server's log in this directory")
-    args = parser.parse_args(argv)
-    if not 10 <= args.requests <= 5000 or not 1 <= args.counted <= 200 or not 0 <= args.warmup <= 200:
-        parser.error("10 <= requests <= 5000, 1 <= counted <= 200 and 0 <= warmup <= 200")
-    if not 0 <= args.db_rtt_ms <= 100:
-        parser.error("0 <= db-rtt-ms <= 100")
-    return args
+    return one_caller_arguments("not_found", __doc__, argv, requests=500, warmup=10, counted=20)
 
 
 class _Seeds:
