@@ -14,7 +14,8 @@ from typing import Any
 import psycopg
 
 from devtools.tokens import sign_anon_token, sign_service_role_token
-from tests.conftest import JWT_SECRET, OTHER_THERAPIST, THERAPIST, WEBHOOK_SECRET
+from tests.conftest import JWT_SECRET, OTHER_THERAPIST, THERAPIST, WEBHOOK_SECRET, Databases
+from tests.random_refs import random_email, random_name
 
 # One line per fuzzed operation and backend: its requests by status (printed at the end of the run).
 FUZZED: list[str] = []
@@ -32,27 +33,20 @@ class Seeded:
     ids: list[uuid.UUID] = field(default_factory=list)
 
 
-def seed_clients(a: psycopg.Connection, b: psycopg.Connection) -> Seeded:
+def seed_clients(db: Databases) -> Seeded:
     def project_b_user(email: str, *, confirmed: bool = True) -> uuid.UUID:
         user = uuid.uuid4()
-        b.execute(
-            "insert into auth.users (id, email, email_confirmed_at) values (%s, %s, case when %s then now() end)",
-            (user, email, confirmed),
-        )
-        b.execute("insert into public.profiles (id, name) values (%s, %s)", (user, f"B {user.hex[:6]}"))
+        db.add_project_b_client(user, random_name("B"), email)
+        if confirmed:
+            db.b.execute("update auth.users set email_confirmed_at = now() where id = %s", (user,))
         return user
 
     def native(therapist: uuid.UUID, email: str | None) -> uuid.UUID:
         client = uuid.uuid4()
-        a.execute(
-            "insert into public.clients (id, full_name, email, therapist_id) values (%s, %s, %s, %s)",
-            (client, f"A {client.hex[:6]}", email, therapist),
-        )
+        db.add_project_a_client(client, therapist, random_name("A"), email)
         return client
 
-    def email() -> str:
-        return f"fuzz-{uuid.uuid4().hex[:10]}@example.test"
-
+    email = random_email
     shared = [email(), email()]
     seeded = Seeded(
         project_b_only=[project_b_user(email()) for _ in range(3)],

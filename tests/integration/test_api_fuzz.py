@@ -94,7 +94,7 @@ def configured(
 def test_every_answer_matches_the_document_and_only_2xx_writes(
     path: str, backend: str, configured: None, fresh: Databases, token: Callable[..., str]
 ) -> None:
-    seeded = seed_clients(fresh.a, fresh.b)
+    seeded = seed_clients(fresh)
     for _, user in seeded.link_pairs:  # in Project A with a native client's email: the link is suggested
         sync_service().sync_client(user)
     operation = schemathesis.openapi.from_dict(DOCUMENT)[path]["POST"]
