@@ -103,9 +103,9 @@ class InviteService:
     def _email_in_use(self, holder_id: UUID | None) -> NoReturn:
         """Another user of Project B (or its copy in Project A) has the email: its sync suggests the link. The sync
         goes through the queue, so that a refused invite writes nothing (the webhook has mostly synced that user
-        already; else the queue's consumer, or the next reconcile, does)."""
+        already); without a queue, the log line names the user for an operator to sync."""
         queued = holder_id is not None and self.sync.queue_sync(holder_id, reason="invite_email_in_use")
-        log_event("invite_email_in_use", project_b_user_id=holder_id, holder_sync_queued=queued)
+        log_event("invite_email_in_use", project_b_user_id=holder_id, queued=queued)
         raise EmailInUseInProjectB(
             "Another user of the clients' app has this email; the link is suggested once that user is synced"
         )

@@ -16,6 +16,7 @@ _ALLOWED_FIELDS = frozenset(
         "therapist_id",
         "session_id",
         "other_client_id",
+        "project_b_user_id",
         "conflict",
         "outcome",
         "attempt",

@@ -102,7 +102,7 @@ class SyncService:
 
     def queue_sync(self, client_id: UUID, *, reason: str) -> bool:
         """Ask the queue's consumer to sync `client_id` from Project B (as a webhook retry does), without writing
-        anything now; whether it was queued (not without a queue, nor when SQS refuses: the reconcile gets it)."""
+        anything now; whether it was queued (not without a queue, nor when SQS refuses: then only logged)."""
         if self.retry_queue is None:
             return False
         message = QueuedSync(client_id=client_id, table="auth.users", type="UPDATE")

@@ -240,7 +240,12 @@ def test_what_cannot_be_invited_is_refused_and_nothing_is_written(
 
 
 def test_an_email_another_project_b_user_has_writes_nothing_and_its_queued_sync_suggests_the_link(
-    db: Databases, auth: AuthStandIn, token: Callable[..., str], aws: Any, reconfigure: Callable[..., None]
+    db: Databases,
+    auth: AuthStandIn,
+    token: Callable[..., str],
+    aws: Any,
+    reconfigure: Callable[..., None],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     queue = aws.create_queue(QueueName=f"invite-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     reconfigure(SYNC_RETRY_QUEUE_URL=queue)
@@ -256,6 +261,16 @@ def test_an_email_another_project_b_user_has_writes_nothing_and_its_queued_sync_
     assert mail_to(auth, email) == [] and db.client(client_id)["synced_from"] is None
     (queued,) = aws.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
     assert json.loads(queued["Body"]) == {"client_id": str(user), "table": "auth.users", "type": "UPDATE"}
+    logged = [json.loads(r.getMessage()) for r in caplog.records if '"invite_email_in_use"' in r.getMessage()]
+    assert logged == [
+        {
+            "level": "info",
+            "event": "invite_email_in_use",
+            "client_id": str(client_id),
+            "project_b_user_id": str(user),
+            "queued": "True",
+        }
+    ]  # ids only: an operator can sync it
 
     answer = function_module("sync_client").lambda_handler(
         sqs_event({queued["MessageId"]: json.loads(queued["Body"])}), None
