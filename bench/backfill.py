@@ -4,12 +4,15 @@ On one fresh stack (Postgres, fresh bench_bulk_ databases, 100,000 Project B cli
 starting from an empty Project A:
 
 1. the physical reference: a raw COPY of the rows (profile and email) out of Project B's database, streamed into a
-   logged table with a primary key in Project A's;
+   logged table with a primary key in Project A's; the second reference: the same rows as clients' columns,
+   COPYed into a table shaped exactly like clients with its primary key and synced email index; and the ceiling
+   of any backfill: that COPY straight into public.clients (all its indexes, none of the sync's rules);
 2. The backfill as sync_client's jobs and the CLI run it (backfill_pages: pages of 1,000, and of 5,000,
    the next page read while one is written), alternating with the COPY, each run a few times, the median
    reported, with the time spent in Project B's query and in Project A's statement; beside it, the same pages
-   one after the other (nothing read ahead), and the floor of any set-based write: the same pages written by a
-   bare INSERT ... SELECT, none of the contract's rules;
+   one after the other (nothing read ahead), the floor of any set-based write: the same pages written by a
+   bare INSERT ... SELECT, none of the contract's rules, and issue 17's design (bench/bulk_copy_staged.py):
+   pages streamed by COPY into a staging table, then the sync's statement applied to them;
 3. the design document's way (check, then insert, one client at a time) on 2,000 profiles, for scale;
 4. the sharded backfill: shard_ranges jobs on a queue consumed by 1, 2 and 4 processes side by side;
 5. reconcile among the 100,000 synced clients: its first run, a run with nothing changed, and a run after 1,000
@@ -29,11 +32,13 @@ from bench.bulk_cases import (
     JOB_BUDGET_SECONDS,
     Run,
     backfill,
+    copy_as_clients,
     copy_reference,
     design_doc,
     quiet_sync_logs,
     sync_settings,
 )
+from bench.bulk_copy_staged import copy_staged_backfill
 from bench.bulk_explain import explain_function
 from bench.bulk_reconcile import measure_reconcile
 from bench.bulk_shards import ConsumerConfig, sharded_backfill
@@ -112,7 +117,16 @@ def _measure(args: argparse.Namespace) -> tuple[BulkMeasurement, Header]:
             empty_project_a(projects)
             m.design_doc.append(design_doc(design_doc_settings, args.design_doc_clients))
 
-        cases: list[int | str] = ["COPY", *args.page_sizes, "page after page", "bare INSERT"]
+        staged = [f"staged {size}" for size in args.page_sizes]
+        cases: list[int | str] = [
+            "COPY",
+            "COPY shaped",
+            "COPY clients",
+            *args.page_sizes,
+            *staged,
+            "page after page",
+            "bare INSERT",
+        ]
         for index in range(args.rounds):
             shift = index % len(cases)
             for case in cases[shift:] + cases[:shift]:
@@ -120,6 +134,15 @@ def _measure(args: argparse.Namespace) -> tuple[BulkMeasurement, Header]:
                 progress(f"round {index + 1}: " + (case if isinstance(case, str) else f"backfill, pages of {case:,}"))
                 if case == "COPY":
                     m.copy.append(copy_reference(urls, projects))
+                elif case == "COPY shaped":
+                    m.copy_shaped.append(copy_as_clients(urls, projects, into_clients=False))
+                elif case == "COPY clients":
+                    m.copy_clients.append(copy_as_clients(urls, projects, into_clients=True))
+                elif isinstance(case, str) and case.startswith("staged "):
+                    size = int(case.split()[1])
+                    m.staged.setdefault(size, []).append(
+                        _checked(copy_staged_backfill(urls, size), projects.project_a_url)
+                    )
                 elif case == "page after page":
                     one_by_one = backfill(settings, m.baseline_page, one_by_one=True)
                     m.one_by_one.append(_checked(one_by_one, projects.project_a_url))

@@ -16,7 +16,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from bench.stack import COPY_TARGET, Urls, count_rows
+from bench.stack import COPY_SHAPED, COPY_TARGET, Urls, count_rows
 from devtools.localdb import LocalProjects
 from shared.backfill import BackfillService
 from shared.bulk import PageDone
@@ -189,19 +189,44 @@ _COPY_OUT = (
     " from public.profiles p join auth.users u on u.id = p.id) to stdout"
 )
 
+# The same rows as Project A's clients columns (the common case of the sync's mapping, computed by Project B's
+# query), for the references that write a table shaped like clients, and clients itself.
+_CLIENT_COLUMNS = (
+    "id, full_name, email, notes, status, synced_from, source_attributes, source_updated_at, last_synced_at"
+)
+_COPY_OUT_AS_CLIENTS = (
+    "copy (select p.id, coalesce(nullif(btrim(p.name), ''), 'Unnamed client'), u.email, 'Synced from Project B.',"
+    " 'active', 'project_b', jsonb_build_object('age', p.age, 'gender_identity', p.gender_identity,"
+    " 'avatar_url', p.avatar_url), p.updated_at, now()"
+    " from public.profiles p join auth.users u on u.id = p.id) to stdout"
+)
 
-def copy_reference(urls: Urls, projects: LocalProjects) -> Run:
-    copy_in = sql.SQL("copy public.{} from stdin").format(sql.Identifier(COPY_TARGET))
+
+def _stream(urls: Urls, copy_out: str, copy_in: sql.Composed) -> float:
+    """Seconds to stream `copy_out` from Project B into `copy_in` in Project A, as the administrator."""
     with (
         psycopg.connect(urls.admin_b, autocommit=True) as source,
         psycopg.connect(urls.admin_a, autocommit=True) as sink,
     ):
         started = time.perf_counter()
-        with source.cursor().copy(_COPY_OUT) as out, sink.cursor().copy(copy_in) as into:
+        with source.cursor().copy(copy_out) as out, sink.cursor().copy(copy_in) as into:
             for data in out:
                 into.write(data)
-        seconds = time.perf_counter() - started
+        return time.perf_counter() - started
+
+
+def copy_reference(urls: Urls, projects: LocalProjects) -> Run:
+    seconds = _stream(urls, _COPY_OUT, sql.SQL("copy public.{} from stdin").format(sql.Identifier(COPY_TARGET)))
     return Run(count_rows(projects.project_a_url, f"public.{COPY_TARGET}"), seconds)
+
+
+def copy_as_clients(urls: Urls, projects: LocalProjects, *, into_clients: bool) -> Run:
+    """The rows, as clients' columns, COPYed into the table shaped like clients (the second reference) or, with
+    `into_clients`, into public.clients itself: every index and check of it, none of the sync's rules."""
+    table = "clients" if into_clients else COPY_SHAPED
+    copy_in = sql.SQL("copy public.{} ({}) from stdin").format(sql.Identifier(table), sql.SQL(_CLIENT_COLUMNS))
+    seconds = _stream(urls, _COPY_OUT_AS_CLIENTS, copy_in)
+    return Run(count_rows(projects.project_a_url, f"public.{table}"), seconds)
 
 
 # The design document's way: for each profile, check Project A, read the profile and then the email from Project B,

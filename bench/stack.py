@@ -345,6 +345,18 @@ create table if not exists public.{COPY_TARGET} (
 )
 """
 
+# The second reference (issue 17): a table shaped exactly like clients (its columns, defaults and checks), with its
+# primary key and its unique index on a synced client's email, and nothing else of clients.
+COPY_SHAPED = "bench_copy_clients_shape"
+_COPY_SHAPED_DDL = f"""
+create table if not exists public.{COPY_SHAPED} (
+  like public.clients including defaults including constraints,
+  primary key (id)
+);
+create unique index if not exists {COPY_SHAPED}_synced_email on public.{COPY_SHAPED} (lower(email))
+  where email is not null and synced_from is not null;
+"""
+
 # Project A as the backfill finds it: no clients (sessions go with them: cascade), no conflicts, no watermark.
 _EMPTY_PROJECT_A = "truncate public.clients, private.sync_conflicts, private.sync_state cascade"
 
@@ -357,13 +369,14 @@ def seed_project_b(projects: LocalProjects, count: int) -> None:
     vacuum_analyze(projects.project_b_url)
     with psycopg.connect(projects.project_a_url, autocommit=True) as conn:
         conn.execute(_COPY_TARGET_DDL)
+        conn.execute(_COPY_SHAPED_DDL)
 
 
 def empty_project_a(projects: LocalProjects) -> None:
     """No clients in Project A (nor COPY rows), and a checkpoint so that no run pays for another's writes."""
     with psycopg.connect(projects.project_a_url, autocommit=True) as conn:
         conn.execute(_EMPTY_PROJECT_A)
-        conn.execute(sql.SQL("truncate public.{}").format(sql.Identifier(COPY_TARGET)))
+        conn.execute(sql.SQL("truncate public.{}, public.{}").format(*map(sql.Identifier, (COPY_TARGET, COPY_SHAPED))))
         conn.execute("checkpoint")
 
 

@@ -80,6 +80,10 @@ def _plan(rows: int, seq: list[str]) -> Plan:
 def _backfill(*, full: bool) -> BulkMeasurement:
     m = BulkMeasurement(clients=10_000, shards=4, design_doc_clients=200)
     m.copy = [_run(10_000, 0.51), _run(10_000, 0.48), _run(10_000, 0.55)]
+    if full:
+        m.copy_shaped = [_run(10_000, 1.1), _run(10_000, 1.2)]
+        m.copy_clients = [_run(10_000, 1.3), _run(10_000, 1.25)]
+        m.staged = {1000: [_run(10_000, 2.2), _run(10_000, 2.3)]}
     m.pages = {
         1000: [_run(10_000, 1.9, a=1.2, b=0.5, pages=10), _run(10_000, 2.1, a=1.3, b=0.6, pages=10)],
         100: [_run(10_000, 4.2, a=2.9, b=1.1, pages=100), _run(9_900, 4.0, a=2.8, b=1.0, pages=99)],
