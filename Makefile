@@ -64,6 +64,7 @@ lint: $(READY)
 
 bench: $(READY)
 	$(PY) -m bench.create_session
+	$(PY) -m bench.create_session --callers 1 --db-rtt-ms 2
 	$(PY) -m bench.project_b_webhook
 	$(PY) -m bench.backfill
 	$(PY) -m bench.not_found

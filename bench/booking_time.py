@@ -17,7 +17,6 @@ import importlib.util
 import json
 import os
 import statistics
-import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -26,9 +25,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-import psycopg
-from psycopg.types.json import Jsonb
-
+from bench.booking_sql import BookingSql, timed_ms
 from bench.options import one_caller_arguments
 from bench.report import Header, Report, run_bench
 from bench.rtt_proxy import RttProxy
@@ -66,12 +63,6 @@ def _body(client_id: UUID) -> str:
 def _event(token: str, client_id: UUID) -> dict[str, Any]:
     headers = {**EVENT["headers"], "authorization": f"Bearer {token}"}
     return {**EVENT, "headers": headers, "body": _body(client_id)}
-
-
-def _timed(action: Callable[[], Any]) -> float:
-    started = time.perf_counter()
-    action()
-    return (time.perf_counter() - started) * 1000
 
 
 def measure(args: argparse.Namespace) -> Report:
@@ -121,24 +112,7 @@ def _run(args: argparse.Namespace, admin_a: str, therapist: UUID, client_id: UUI
     settings = get_settings()
     project_a, _ = projects()
     pool = project_a._pool()  # type: ignore[attr-defined]
-    claims = {"sub": str(therapist), "role": "authenticated", "aud": "authenticated"}
-    statement = "select public.book_session_as(%s, %s, %s, %s, %s, %s, %s)"
-
-    def params() -> tuple[Any, ...]:
-        starts = _BASE + timedelta(minutes=next(_minutes))
-        return (Jsonb(claims), client_id, starts, 50, None, str(uuid4()), None)
-
-    local = psycopg.connect(admin_a, autocommit=True)
-    local.execute("set role client_sync")
-
-    def sql_server() -> float:
-        booked = _timed(lambda: local.execute(statement, params()).fetchone())
-        return booked - _timed(lambda: local.execute("select 1").fetchone())
-
-    def sql_explain() -> float:
-        with local.transaction(force_rollback=True):
-            plan = local.execute("explain (analyze, format json) " + statement, params()).fetchone()
-        return float(plan[0][0]["Execution Time"])
+    booking_sql = BookingSql(admin_a, therapist, client_id, lambda: _BASE + timedelta(minutes=next(_minutes)))
 
     def answer() -> None:
         session = {
@@ -172,14 +146,14 @@ def _run(args: argparse.Namespace, admin_a: str, therapist: UUID, client_id: UUI
         assert answer["statusCode"] == 201, answer
 
     parts: dict[str, Callable[[], float]] = {
-        "handler": lambda: _timed(handler),
-        "token": lambda: _timed(lambda: verify_access_token(f"Bearer {token}", settings)),
-        "parse": lambda: _timed(parse),
-        "checkout": lambda: _timed(checkout),
-        "round_trip": lambda: _timed(round_trip),
-        "sql_server": sql_server,
-        "sql_explain": sql_explain,
-        "answer": lambda: _timed(answer),
+        "handler": lambda: timed_ms(handler),
+        "token": lambda: timed_ms(lambda: verify_access_token(f"Bearer {token}", settings)),
+        "parse": lambda: timed_ms(parse),
+        "checkout": lambda: timed_ms(checkout),
+        "round_trip": lambda: timed_ms(round_trip),
+        "sql_server": booking_sql.server_ms,
+        "sql_explain": booking_sql.explain_ms,
+        "answer": lambda: timed_ms(answer),
     }
     times: dict[str, list[float]] = {name: [] for name in parts}
     progress(f"{args.warmup} warm-up rounds, then {args.requests} timed")
@@ -190,7 +164,7 @@ def _run(args: argparse.Namespace, admin_a: str, therapist: UUID, client_id: UUI
                 took = part()
                 if index >= args.warmup:
                     times[name].append(took)
-    local.close()
+    booking_sql.close()
     return times
 
 

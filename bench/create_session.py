@@ -3,6 +3,9 @@
 Both run as real functions-framework HTTP servers over the same fresh databases. Measured:
 round trips per request to each project (through counting proxies), then requests per second and
 latency with N concurrent keep-alive callers, for a client already in Project A and for a first sync.
+At 1 caller, beside them in the same runs of a synced client: the floor (bench/floor_function.py: the request,
+the token and one round trip to Project A, nothing booked), and the booking's SQL timed (bench/booking_sql.py):
+what create_session's p50 cannot go below, against the design document's (issue 17: at most 0.55x at 1 caller).
 """
 
 from __future__ import annotations
@@ -10,18 +13,22 @@ from __future__ import annotations
 import argparse
 import math
 import secrets
+import statistics
 import sys
 from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID, uuid4
 
+from bench.booking_sql import BookingSql
 from bench.load import ClientIds, LoadResult, run_load
 from bench.report import Header, Report, run_bench
-from bench.report.create_session import Measurement, create_session_table, create_session_verdict
+from bench.report.create_session import Floor, Measurement, create_session_table, create_session_verdict, floor_line
 from bench.roundtrips import RoundTripReport, measure_round_trips
 from bench.stack import (
     BASELINE,
     CREATE_SESSION,
+    FLOOR,
     SERVER_ENV,
     FunctionServer,
     Implementation,
@@ -41,6 +48,7 @@ from devtools.tokens import sign_access_token
 IMPLEMENTATIONS = (BASELINE, CREATE_SESSION)
 SYNCED_CLIENTS = 500
 ROUND_TRIP_REPEATS = 5
+BOOKING_SQL_SAMPLES = 300
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -118,7 +126,21 @@ class _Bench:
         return add_clients(self.projects, min(200_000, math.ceil(needed)))
 
 
-def _measure(args: argparse.Namespace) -> tuple[dict[str, Measurement], str]:
+def _booking_sql_ms(bench: _Bench) -> float:
+    """The median time of the booking's statement for a synced client, at distinct times, less a `select 1`, on one
+    connection through the same added round trip time as the load runs: the SQL as the server runs it between
+    round trips (after each wait, not in a tight local loop)."""
+    minutes = iter(range(10**6))
+    start = datetime(2035, 1, 1, tzinfo=UTC)
+    (url,) = rtt_proxied(bench.stack, [bench.projects.project_a_url], bench.args.db_rtt_ms)
+    booking = BookingSql(url, bench.therapist, bench.synced[0], lambda: start + timedelta(minutes=next(minutes)))
+    try:
+        return statistics.median(booking.server_ms() for _ in range(BOOKING_SQL_SAMPLES))
+    finally:
+        booking.close()
+
+
+def _measure(args: argparse.Namespace) -> tuple[dict[str, Measurement], Floor | None, str]:
     with ExitStack() as stack:
         progress("starting Postgres and seeding the bench_ databases")
         bench = _Bench(args, stack)
@@ -127,11 +149,14 @@ def _measure(args: argparse.Namespace) -> tuple[dict[str, Measurement], str]:
         for implementation in IMPLEMENTATIONS:
             progress(f"counting round trips: {implementation.title}")
             round_trips[implementation.key] = bench.round_trips(implementation)
-        servers = {implementation.key: bench.load_server(implementation) for implementation in IMPLEMENTATIONS}
+        one_caller = args.callers == 1
+        served = (*IMPLEMENTATIONS, FLOOR) if one_caller else IMPLEMENTATIONS
+        servers = {implementation.key: bench.load_server(implementation) for implementation in served}
         runs: dict[tuple[str, str], list[LoadResult]] = {}
         for case in ("synced", "first_sync"):
             for round_number in range(args.rounds):
-                order = IMPLEMENTATIONS if round_number % 2 == 0 else IMPLEMENTATIONS[::-1]
+                implementations = (*IMPLEMENTATIONS, FLOOR) if one_caller and case == "synced" else IMPLEMENTATIONS
+                order = implementations if round_number % 2 == 0 else implementations[::-1]
                 for implementation in order:
                     progress(f"{args.callers} callers, {case}, round {round_number + 1}: {implementation.title}")
                     if case == "synced":
@@ -141,13 +166,17 @@ def _measure(args: argparse.Namespace) -> tuple[dict[str, Measurement], str]:
                         ids = ClientIds(bench.first_sync_clients(rate), cycle=False)
                     result = bench.load(servers[implementation.key], ids)
                     runs.setdefault((implementation.key, case), []).append(result)
+        floor = None
+        if one_caller:
+            progress(f"the booking's SQL, {BOOKING_SQL_SAMPLES} statements")
+            floor = Floor(LoadResult.merged(runs[(FLOOR.key, "synced")]), _booking_sql_ms(bench))
     measured = {
         key: Measurement(
             round_trips[key], LoadResult.merged(runs[(key, "synced")]), LoadResult.merged(runs[(key, "first_sync")])
         )
         for key in (BASELINE.key, CREATE_SESSION.key)
     }
-    return measured, postgres
+    return measured, floor, postgres
 
 
 def _settings(args: argparse.Namespace) -> str:
@@ -161,14 +190,19 @@ def _settings(args: argparse.Namespace) -> str:
 
 
 def measure(args: argparse.Namespace) -> Report:
-    measured, postgres = _measure(args)
+    measured, floor, postgres = _measure(args)
     baseline, ours = measured[BASELINE.key], measured[CREATE_SESSION.key]
     body = create_session_table(baseline, ours, args.callers) + "\n\n" + create_session_verdict(baseline, ours) + "\n"
-    return Report(Header(postgres, _settings(args)), body)
+    if floor is not None:
+        body += "\n" + floor_line(baseline, ours, floor) + "\n"
+    command = f"bench.create_session --callers 1 --db-rtt-ms {args.db_rtt_ms:g}" if floor is not None else ""
+    return Report(Header(postgres, _settings(args), command=command), body)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_bench("create_session", _arguments, measure, argv)
+    # One caller is the serverless case (issue 17's target, with the floor): a section of its own.
+    name = "create_session_one_caller" if _arguments(argv).callers == 1 else "create_session"
+    return run_bench(name, _arguments, measure, argv)
 
 
 if __name__ == "__main__":

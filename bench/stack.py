@@ -52,6 +52,8 @@ class Implementation:
 
 BASELINE = Implementation("baseline", "design document baseline", "bench/baseline_design_doc.py", as_service_role=True)
 CREATE_SESSION = Implementation("create_session", "create_session", "functions/create_session/main.py")
+# What a booking cannot do without under functions-framework, nothing booked (bench/floor_function.py).
+FLOOR = Implementation("floor", "floor: the request, the token and one round trip", "bench/floor_function.py")
 PROJECT_B_WEBHOOK = Implementation(
     "project_b_webhook", "project_b_webhook", "functions/project_b_webhook/main.py", target="project_b_webhook"
 )

@@ -92,6 +92,7 @@ class Header:
     machine_note: str = ""  # after the machine, e.g. the load average
     server_note: str = ""  # after "same server for both projects", e.g. the server's settings
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    command: str = ""  # the run's command when it is not `python -m bench.<section name>`
 
     def lines(self, name: str) -> list[str]:
         nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -102,7 +103,7 @@ class Header:
             f"- Python {platform.python_version()}, PostgreSQL {self.postgres} (same server for both projects"
             f"{self.server_note})",
             f"- {self.settings}",
-            f"- Run: `make bench` (`.venv/bin/python -m bench.{name}`)",
+            f"- Run: `make bench` (`.venv/bin/python -m {self.command or 'bench.' + name}`)",
         ]
 
 

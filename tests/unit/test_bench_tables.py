@@ -17,7 +17,7 @@ from bench.bulk_shards import ShardedRun
 from bench.load import LoadResult
 from bench.report.backends import ColdImport, backends_body, backends_verdict
 from bench.report.backfill import BulkMeasurement, backfill_body, backfill_plans
-from bench.report.create_session import Measurement, create_session_table, create_session_verdict
+from bench.report.create_session import Floor, Measurement, create_session_table, create_session_verdict, floor_line
 from bench.report.not_found import CaseResult, not_found_table, not_found_verdict
 from bench.report.webhook import WebhookMeasurement, webhook_table, webhook_verdict
 from bench.roundtrips import RoundTripReport, RoundTrips
@@ -207,6 +207,16 @@ OUTPUTS: dict[str, Callable[[], str]] = {
     ),
     "create_session_verdict_not_met": lambda: create_session_verdict(
         _session([3, 3, 3], 400.0, errors=2), _session([1, 2, 1], 500.0, connections=3)
+    ),
+    "create_session_floor": lambda: floor_line(
+        _session([3, 3, 3], 400.0),
+        _session([1, 1, 1], 900.0),
+        Floor(_load(0.1, [0.0009, 0.0008, 0.001], {"201": 3}), booking_sql_ms=1.25),
+    ),
+    "create_session_floor_above": lambda: floor_line(
+        _session([3, 3, 3], 400.0),
+        _session([1, 1, 1], 900.0),
+        Floor(_load(0.1, [0.003, 0.0031, 0.0029], {"201": 3}), booking_sql_ms=1.25),
     ),
     "webhook_table": lambda: webhook_table(_webhook(healthy=True)),
     "webhook_table_troubled": lambda: webhook_table(_webhook(healthy=False)),
