@@ -4,9 +4,9 @@ On one fresh stack (Postgres, fresh bench_bulk_ databases, 100,000 Project B cli
 starting from an empty Project A:
 
 1. the physical reference: a raw COPY of the rows (profile and email) out of Project B's database, streamed into a
-   logged table with a primary key in Project A's; the second reference: the same rows as clients' columns,
+   logged table with a primary key in Project A's; the second reference: the same profiles as clients' columns,
    COPYed into a table shaped exactly like clients with its primary key and synced email index; and the ceiling
-   of any backfill: that COPY straight into public.clients (all its indexes, none of the sync's rules);
+   of a backfill stream: that COPY straight into public.clients (its indexes, none of the sync's rules);
 2. The backfill as sync_client's jobs and the CLI run it (backfill_pages: pages of 1,000, and of 5,000,
    the next page read while one is written), alternating with the COPY, each run a few times, the median
    reported, with the time spent in Project B's query and in Project A's statement; beside it, the same pages

@@ -221,7 +221,7 @@ def copy_reference(urls: Urls, projects: LocalProjects) -> Run:
 
 
 def copy_as_clients(urls: Urls, projects: LocalProjects, *, into_clients: bool) -> Run:
-    """The rows, as clients' columns, COPYed into the table shaped like clients (the second reference) or, with
+    """The profiles, as clients' columns, COPYed into the table shaped like clients (the second reference) or, with
     `into_clients`, into public.clients itself: every index and check of it, none of the sync's rules."""
     table = "clients" if into_clients else COPY_SHAPED
     copy_in = sql.SQL("copy public.{} ({}) from stdin").format(sql.Identifier(table), sql.SQL(_CLIENT_COLUMNS))

@@ -3,7 +3,8 @@ Project A as a COPY stream (`COPY (<the page's rows>) TO STDOUT`, the rows clien
 `COPY ... FROM STDIN` of a temporary staging table, passing through Python as bytes, never parsed), then one
 set-based statement applies the sync's rules to the staged rows: upsert_synced_clients' own statement, read from
 db/project_a/supabase/schemas/40_sync.sql, with the page taken from the staging table instead of its JSON text.
-The next page is read from Project B while one is applied, as backfill_pages reads ahead.
+The next page is asked for as soon as one has come (its last id taken from the last row's first field, the only
+bytes looked at), and read from Project B while one is staged and applied, as backfill_pages reads ahead.
 
 It leaves out what upsert_synced_clients does after that statement (the id-conflict check of unchanged rows, the
 answer per row in id order, the conflicts' bookkeeping), so it is, if anything, faster than the contract.
@@ -44,9 +45,16 @@ copy (
 ) to stdout
 """
 _STAGE_IN = "copy pg_temp.bench_sync_stage from stdin"
-_STAGED = (
-    "select (select id from pg_temp.bench_sync_stage order by id desc limit 1), count(*) from pg_temp.bench_sync_stage"
-)
+
+
+def _last_id(chunks: list[bytes]) -> tuple[UUID | None, int]:
+    """The page's last id and its row count, from COPY's text rows (one a line, the id first): the next page is
+    asked for as soon as this one has come, as backfill_pages asks with client_page's last id."""
+    data = b"".join(chunks)
+    if not data:
+        return None, 0
+    last_row = data.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    return UUID(last_row.split(b"\t", 1)[0].decode()), data.count(b"\n")
 
 
 def staged_apply_statement() -> str:
@@ -81,14 +89,12 @@ def copy_staged_backfill(urls: Urls, limit: int) -> Run:
         pending: Future[list[bytes]] | None = reader.submit(_read_page, source, _FIRST_ID, limit)
         while pending is not None:
             chunks = pending.result()
-            pending = None
+            last, count = _last_id(chunks)
+            pending = reader.submit(_read_page, source, last, limit) if last is not None and count == limit else None
             with sink.transaction():
                 with sink.cursor().copy(_STAGE_IN) as into:
                     for chunk in chunks:
                         into.write(chunk)
-                last, count = sink.execute(_STAGED).fetchone() or (None, 0)
-                if last is not None and count == limit:
-                    pending = reader.submit(_read_page, source, last, limit)
                 row = sink.execute(apply).fetchone()
                 outcomes = row[1] if row and row[1] else []
                 inserted += sum(1 for outcome in outcomes if outcome == "inserted")

@@ -75,14 +75,14 @@ def _backfill_rows(m: BulkMeasurement) -> Iterable[tuple[str, ...]]:
     )
     if m.copy_shaped:
         case = (
-            "`COPY` of the same rows as clients' columns into a table shaped exactly like clients, with its primary "
-            "key and synced email index (second reference)"
+            "`COPY` of the same profiles as clients' columns into a table shaped exactly like clients, with its "
+            "primary key and synced email index (second reference)"
         )
         yield _run_row(case, m.copy_shaped, copy_rate, shaped)
     if m.copy_clients:
         case = (
-            "Ceiling, not the contract: that `COPY` straight into public.clients (all its indexes and checks, none of "
-            "the sync's rules)"
+            "Ceiling, not the contract: that `COPY` straight into public.clients (its indexes and checks, none of the "
+            "sync's rules)"
         )
         yield _run_row(case, m.copy_clients, copy_rate, shaped)
     for limit, runs in sorted(m.pages.items()):
@@ -199,7 +199,7 @@ def backfill_verdict(m: BulkMeasurement) -> str:
     if m.bare_insert:
         bounds.append(f"the bare INSERT's floor: {median_run(m.bare_insert).per_second / copy_rate:.2f}x")
     if bounds:
-        parts[0] += "; " + ", ".join(bounds)
+        parts[0] += " (not targets: " + "; ".join(bounds) + ")"
     r = m.reconcile
     if r is not None and r.changed_reads:
         ok, seq, rows = _scans(r, m.clients)

@@ -211,7 +211,7 @@ OUTPUTS: dict[str, Callable[[], str]] = {
     "create_session_floor": lambda: floor_line(
         _session([3, 3, 3], 400.0),
         _session([1, 1, 1], 900.0),
-        Floor(_load(0.1, [0.0009, 0.0008, 0.001], {"201": 3}), booking_sql_ms=1.25),
+        Floor(_load(0.1, [0.0007, 0.0006, 0.0008], {"201": 3}), booking_sql_ms=0.25),
     ),
     "create_session_floor_above": lambda: floor_line(
         _session([3, 3, 3], 400.0),
