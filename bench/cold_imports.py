@@ -14,7 +14,7 @@ from bench.stack import ROOT
 SHARED = ("shared.config", "shared.models", "shared.ports", "shared.retry", "shared.errors", "shared.stores.answers")
 BACKENDS = {
     "direct": ("shared.stores.postgres", "psycopg", "psycopg_pool"),
-    "client": ("shared.stores.rpc", "httpx", "postgrest"),
+    "client": ("shared.stores.rpc", "httpx"),
 }
 
 _SCRIPT = """

@@ -47,7 +47,7 @@ from shared.stores.answers import (
     therapist_sync_answer,
     timestamp,
 )
-from shared.stores.rpc_http import call_rpc, http_client
+from shared.stores.rpc_http import call_rpc, http_endpoint
 
 RECONCILE = "reconcile"
 
@@ -66,8 +66,8 @@ class _RpcProject:
 
     def _call(self, function: str, params: dict[str, Any], *, token: str | None = None) -> Any:
         """One rpc: with the service-role key as bearer, or with `token` (a therapist's)."""
-        client = http_client(self.project, self._url, self.settings)
-        return call_rpc(client, self._url, function, params, key=self._key, token=token or self._key)
+        endpoint = http_endpoint(self.project, self._url, self.settings)
+        return call_rpc(endpoint, self._url, function, params, key=self._key, token=token or self._key)
 
 
 class RpcProjectA(_RpcProject):

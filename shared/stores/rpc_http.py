@@ -1,27 +1,27 @@
-"""PostgREST's rpc over HTTP, for the client backend (shared/stores/rpc.py): one httpx client per process and
-project, and each call's answer or error mapped to this project's errors, as shared/stores/pools.py maps psycopg's.
+"""PostgREST's rpc over HTTP, for the client backend (shared/stores/rpc.py): one keep-alive httpx transport per
+process and project, and each call's answer or error mapped to this project's errors, as shared/stores/pools.py
+maps psycopg's.
 
-Each call builds a light `postgrest.SyncPostgrestClient` (the supabase distribution's PostgREST client, not the
-whole `supabase` client) over the shared httpx client, with that call's own `apikey` and `Authorization`: a
-token travels only with its own request. (`.auth(token)` would set it on a client object that threads share.)
-The library's own retries are off: tenacity's (shared/retry.py) are the only ones.
+The supabase distribution at its lightest level that works: httpx's transport (its connection pool, the layer the
+distribution's `postgrest` client sends through), not `postgrest`'s request builder nor an `httpx.Client`. Each
+call is one `POST {url}/rest/v1/rpc/<function>` with the function's named arguments as its JSON body and that
+call's own `apikey` and `Authorization`: a token travels only with its own request, and no state is shared between
+requests (no client-wide auth header, as postgrest-py's `.auth()` sets; no cookie jar, as an `httpx.Client` keeps).
+Nothing here retries (the transport's connect retries are 0, and postgrest-py's own retries are not in the path):
+tenacity's (shared/retry.py) are the only ones.
 """
 
 from __future__ import annotations
 
-import logging
+import json
 import threading
-from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from postgrest import APIError, SyncPostgrestClient
 
 from shared.config import Project, Settings
 from shared.errors import EMAIL_UNIQUE_CONSTRAINT, ConcurrentSyncRace, TransientError, Unauthorized
-
-_clients: dict[tuple[str, str], httpx.Client] = {}
-_lock = threading.Lock()
 
 # Faults that may pass, by the code of PostgREST's error body: its own for a database it cannot reach or a pool
 # it waited for (PGRST000-PGRST003), and the SQLSTATE classes psycopg raises as OperationalError, which the direct
@@ -31,17 +31,6 @@ _TRANSIENT_CODES = frozenset({"PGRST000", "PGRST001", "PGRST002", "PGRST003"})
 _TRANSIENT_CLASSES = ("08", "40", "53", "54", "55", "57", "58", "F0")
 # PostgREST's refusals of a JWT: a therapist's token it finds expired (its leeway is 30 s) or invalid.
 _TOKEN_REFUSED = frozenset({"PGRST301", "PGRST302", "PGRST303"})
-# The HTTP status of the last answer this thread read (an httpx hook): postgrest-py keeps only the body, and a
-# gateway's 5xx may have a body without a code.
-_status: ContextVar[int] = ContextVar("rpc_status", default=0)
-
-
-def _keep_status(response: httpx.Response) -> None:
-    _status.set(response.status_code)
-
-
-# httpx logs every request at INFO: the functions' log lines are their own (shared/logs.py), ids only.
-logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class RpcError(Exception):
@@ -54,17 +43,53 @@ class RpcError(Exception):
         self.code = code
 
 
-def http_client(project: Project, base_url: str, settings: Settings) -> httpx.Client:
-    """The httpx client of `project`, created on first use and kept for the process: keep-alive connections,
-    at most DB_POOL_MAX_SIZE of them, and explicit timeouts (a call's read waits the project's statement timeout
-    plus HTTP_READ_MARGIN_SECONDS, so that PostgREST's answer to a cancelled statement comes first)."""
+@dataclass(frozen=True)
+class PostgrestError:
+    """PostgREST's error body {code, message, details, hint} (a gateway's may lack any of them)."""
+
+    code: str | None
+    message: str
+    details: str | None
+
+    @classmethod
+    def of(cls, body: bytes) -> PostgrestError:
+        try:
+            value = json.loads(body)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            return cls(None, "", None)
+        code, message, details = (value.get(key) for key in ("code", "message", "details"))
+        return cls(
+            code if isinstance(code, str) else None,
+            message if isinstance(message, str) else "",
+            details if isinstance(details, str) else None,
+        )
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A project's PostgREST: the transport its calls go through and their timeouts."""
+
+    transport: httpx.BaseTransport
+    timeout: dict[str, float | None]
+
+
+_endpoints: dict[tuple[str, str], Endpoint] = {}
+_lock = threading.Lock()
+
+
+def http_endpoint(project: Project, base_url: str, settings: Settings) -> Endpoint:
+    """The endpoint of `project`, created on first use and kept for the process: keep-alive connections, at most
+    DB_POOL_MAX_SIZE of them, and explicit timeouts (a call's read waits the project's statement timeout plus
+    HTTP_READ_MARGIN_SECONDS, so that PostgREST's answer to a cancelled statement comes first)."""
     key = (project, base_url)
-    client = _clients.get(key)
-    if client is not None:
-        return client
+    endpoint = _endpoints.get(key)
+    if endpoint is not None:
+        return endpoint
     with _lock:
-        client = _clients.get(key)
-        if client is None:
+        endpoint = _endpoints.get(key)
+        if endpoint is None:
             statement_seconds = getattr(settings, f"{project}_statement_timeout_ms") / 1000
             timeout = httpx.Timeout(
                 connect=settings.http_connect_timeout_seconds,
@@ -75,42 +100,49 @@ def http_client(project: Project, base_url: str, settings: Settings) -> httpx.Cl
             limits = httpx.Limits(
                 max_connections=settings.db_pool_max_size, max_keepalive_connections=settings.db_pool_max_size
             )
-            client = httpx.Client(
-                timeout=timeout, limits=limits, follow_redirects=False, event_hooks={"response": [_keep_status]}
-            )
-            _clients[key] = client
-    return client
+            endpoint = Endpoint(httpx.HTTPTransport(limits=limits, retries=0), timeout.as_dict())
+            _endpoints[key] = endpoint
+    return endpoint
 
 
 def close_http_clients() -> None:
-    """Close every project's httpx client (tests and benchmarks, on the way out)."""
+    """Close every project's transport (tests and benchmarks, on the way out)."""
     with _lock:
-        for client in _clients.values():
-            client.close()
-        _clients.clear()
+        for endpoint in _endpoints.values():
+            endpoint.transport.close()
+        _endpoints.clear()
 
 
-def call_rpc(
-    client: httpx.Client, base_url: str, function: str, params: dict[str, Any], *, key: str, token: str
-) -> Any:
+def call_rpc(endpoint: Endpoint, base_url: str, function: str, params: dict[str, Any], *, key: str, token: str) -> Any:
     """POST {base_url}/rest/v1/rpc/{function} with `params` as named arguments, the project's API key as `apikey`
-    and `token` as the bearer; the function's JSON answer. Faults that may pass become TransientError."""
-    rest = SyncPostgrestClient(
-        f"{base_url}/rest/v1",
-        headers={"apikey": key, "Authorization": f"Bearer {token}"},
-        http_client=client,
-        retry_enabled=False,
+    and `token` as the bearer; the function's JSON answer (None for no content). Faults that may pass become
+    TransientError."""
+    request = httpx.Request(
+        "POST",
+        f"{base_url}/rest/v1/rpc/{function}",
+        headers={
+            "apikey": key,
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        },
+        content=json.dumps(params).encode(),
+        extensions={"timeout": endpoint.timeout},
     )
-    _status.set(0)
     try:
-        return rest.rpc(function, params).execute().data
-    except APIError as exc:
-        raise _mapped(function, exc, _status.get(), users_token=token != key) from exc
+        response = endpoint.transport.handle_request(request)
+        try:
+            body = response.read()
+        finally:
+            response.close()
     except (httpx.TimeoutException, httpx.TransportError) as exc:
         raise TransientError(type(exc).__name__) from exc
+    if response.status_code >= 300:
+        raise _mapped(function, PostgrestError.of(body), response.status_code, users_token=token != key)
+    return json.loads(body) if body else None
 
 
-def _mapped(function: str, exc: APIError, status: int, *, users_token: bool) -> Exception:
+def _mapped(function: str, exc: PostgrestError, status: int, *, users_token: bool) -> Exception:
     code = exc.code or ""
     sqlstate = len(code) == 5 and code.isalnum() and code.upper() == code
     if code in _TRANSIENT_CODES or (sqlstate and code.startswith(_TRANSIENT_CLASSES)):

@@ -60,8 +60,8 @@ CLIENT = {
     ("env", "loaded", "absent"),
     [
         (DIRECT, {"psycopg"}, {"httpx", "postgrest"}),
-        (CLIENT, {"httpx", "postgrest"}, {"psycopg", "psycopg_pool"}),
-        ({**CLIENT, "PROJECT_A_DB_URL": DIRECT["PROJECT_A_DB_URL"]}, {"psycopg", "postgrest"}, set()),
+        (CLIENT, {"httpx"}, {"psycopg", "psycopg_pool", "postgrest"}),
+        ({**CLIENT, "PROJECT_A_DB_URL": DIRECT["PROJECT_A_DB_URL"]}, {"psycopg", "httpx"}, {"postgrest"}),
     ],
 )
 def test_each_backend_imports_its_client_only_when_a_project_uses_it(

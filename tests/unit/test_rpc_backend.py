@@ -1,10 +1,11 @@
 """The client backend's requests, exactly (method, path, apikey, Authorization, body), over httpx's MockTransport:
 what goes with the therapist's token and what with the service-role key, that a token travels only with its own
-request under concurrent threads, that postgrest-py's own retries are off, and how PostgREST's errors map."""
+request under concurrent threads, that nothing but tenacity retries, and how PostgREST's errors map."""
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from postgrest import SyncPostgrestClient
 
 from shared.config import Settings
 from shared.errors import ConcurrentSyncRace, TransientError, Unauthorized, UpstreamUnavailable
@@ -28,6 +28,7 @@ CLAIMS = {"sub": "11111111-1111-4111-8111-111111111111", "role": "authenticated"
 SESSION = {"id": str(uuid.uuid4()), "status": "scheduled"}
 
 Handler = Callable[[str, dict[str, Any]], tuple[int, Any]]
+TIMEOUT = httpx.Timeout(1.0).as_dict()
 
 
 class Recorder:
@@ -69,9 +70,7 @@ def serve(settings: Settings) -> Iterator[Callable[[Handler], Recorder]]:
     def install(handler: Handler) -> Recorder:
         recorder = Recorder(handler)
         for project, url in (("project_a", URL_A), ("project_b", URL_B)):
-            rpc_http._clients[(project, url)] = httpx.Client(
-                transport=httpx.MockTransport(recorder), event_hooks={"response": [rpc_http._keep_status]}
-            )
+            rpc_http._endpoints[(project, url)] = rpc_http.Endpoint(httpx.MockTransport(recorder), TIMEOUT)
         return recorder
 
     yield install
@@ -210,24 +209,68 @@ def test_the_librarys_retries_are_off_tenacitys_are_the_only_ones(
     assert all("x-retry-count" not in r.headers for r in recorder.requests)
 
 
-def test_every_postgrest_client_is_built_with_its_retries_off(
-    settings: Settings, serve: Callable[[Handler], Recorder], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """postgrest-py retries GET and HEAD on its own (retry_enabled, on by default); each client is built with it
-    off, so that no later call made with get=True could multiply tenacity's attempts."""
-    built: list[bool] = []
+def test_a_connection_dropped_before_any_answer_is_one_request_per_attempt_of_tenacitys(settings: Settings) -> None:
+    """A real socket that closes each connection at once: each of tenacity's attempts opens one, and no more."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
 
-    class Recording(SyncPostgrestClient):
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            conn.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        with pytest.raises(UpstreamUnavailable):
+            RpcProjectB(settings.model_copy(update={"project_b_url": url})).read_clients([uuid.uuid4()])
+    finally:
+        listener.close()
+        rpc_http.close_http_clients()
+
+    assert len(accepted) == settings.retry_attempts
+
+
+def test_the_transport_is_built_without_retries_of_its_own(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpx's transport retries a failed connect `retries` times; the endpoint's is built with none, so that it
+    cannot multiply tenacity's attempts."""
+    built: list[int] = []
+
+    class Recording(httpx.HTTPTransport):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            built.append(self.retry_enabled)
+            built.append(kwargs["retries"])
 
-    monkeypatch.setattr(rpc_http, "SyncPostgrestClient", Recording)
-    serve(lambda function, body: (200, []))
-    RpcProjectB(settings).read_clients([uuid.uuid4()])
-    RpcProjectA(settings).synced_client_ids(None, 10)
+    monkeypatch.setattr(rpc_http.httpx, "HTTPTransport", Recording)
+    try:
+        rpc_http.http_endpoint("project_a", URL_A, settings)
+        rpc_http.http_endpoint("project_b", URL_B, settings)
+        rpc_http.http_endpoint("project_a", URL_A, settings)
+    finally:
+        rpc_http.close_http_clients()
 
-    assert built == [False, False]
+    assert built == [0, 0]
+
+
+def test_no_state_of_one_call_goes_with_the_next() -> None:
+    """A cookie set by a gateway in front of PostgREST is not kept (an httpx.Client's cookie jar would send it with
+    every later request, whoever's), and each request carries only its own headers."""
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=[], headers={"Set-Cookie": "lb=therapist-1; Path=/"})
+
+    endpoint = rpc_http.Endpoint(httpx.MockTransport(answer), TIMEOUT)
+    rpc_http.call_rpc(endpoint, URL_A, "f", {}, key=KEY_A, token="token-1")
+    rpc_http.call_rpc(endpoint, URL_A, "f", {}, key=KEY_A, token="token-2")
+
+    assert [r.headers.get("cookie") for r in seen] == [None, None]
+    assert [r.headers["authorization"] for r in seen] == ["Bearer token-1", "Bearer token-2"]
 
 
 @pytest.mark.parametrize(
@@ -262,9 +305,9 @@ def test_postgrests_errors_map_to_the_domains(status: int, body: Any, error: typ
             return httpx.Response(status, text=body)
         return httpx.Response(status, json=body)
 
-    client = httpx.Client(transport=httpx.MockTransport(answer), event_hooks={"response": [rpc_http._keep_status]})
+    endpoint = rpc_http.Endpoint(httpx.MockTransport(answer), TIMEOUT)
     with pytest.raises(Exception) as raised:
-        rpc_http.call_rpc(client, URL_A, "f", {}, key=KEY_A, token=KEY_A)
+        rpc_http.call_rpc(endpoint, URL_A, "f", {}, key=KEY_A, token=KEY_A)
     if error is None:
         assert type(raised.value) is rpc_http.RpcError
     else:
@@ -275,9 +318,9 @@ def test_a_dropped_connection_or_a_timeout_is_transient() -> None:
     def drop(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("timed out", request=request)
 
-    client = httpx.Client(transport=httpx.MockTransport(drop))
+    endpoint = rpc_http.Endpoint(httpx.MockTransport(drop), TIMEOUT)
     with pytest.raises(TransientError):
-        rpc_http.call_rpc(client, URL_A, "f", {}, key=KEY_A, token=KEY_A)
+        rpc_http.call_rpc(endpoint, URL_A, "f", {}, key=KEY_A, token=KEY_A)
 
 
 def test_a_therapists_token_refused_by_postgrest_is_401(
