@@ -10,6 +10,7 @@ internal/api/errors.go (with the API version header 2024-01-01, errors are {code
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -25,6 +26,9 @@ from shared.retry import retried
 
 if TYPE_CHECKING:
     from supabase_auth.types import AdminUserAttributes
+
+# httpx logs every request at INFO, its URL included: the functions' log lines are their own (shared/logs.py), ids only.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 # The mark of a user an invite from Project A created: app_metadata, which only the service role writes. Project B's
 # SQL (invite_target, create_invited_profile) reads it.

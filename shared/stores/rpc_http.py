@@ -8,7 +8,8 @@ call is one `POST {url}/rest/v1/rpc/<function>` with the function's named argume
 call's own `apikey` and `Authorization`: a token travels only with its own request, and no state is shared between
 requests (no client-wide auth header, as postgrest-py's `.auth()` sets; no cookie jar, as an `httpx.Client` keeps).
 Nothing here retries (the transport's connect retries are 0, and postgrest-py's own retries are not in the path):
-tenacity's (shared/retry.py) are the only ones.
+tenacity's (shared/retry.py) are the only ones. The transport does not read the environment's proxy variables
+(HTTPS_PROXY, NO_PROXY), as an `httpx.Client` would: the projects' URLs are reached directly.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def call_rpc(endpoint: Endpoint, base_url: str, function: str, params: dict[str,
             "Content-Type": "application/json",
             "Accept": "application/json",
         },
-        content=json.dumps(params).encode(),
+        content=json.dumps(params, allow_nan=False).encode(),
         extensions={"timeout": endpoint.timeout},
     )
     try:
@@ -137,9 +138,14 @@ def call_rpc(endpoint: Endpoint, base_url: str, function: str, params: dict[str,
             response.close()
     except (httpx.TimeoutException, httpx.TransportError) as exc:
         raise TransientError(type(exc).__name__) from exc
+    except httpx.DecodingError:
+        raise RpcError(function, None) from None  # a body its Content-Encoding does not decode
     if response.status_code >= 300:
         raise _mapped(function, PostgrestError.of(body), response.status_code, users_token=token != key)
-    return json.loads(body) if body else None
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        raise RpcError(function, None) from None  # a 2xx that is not JSON: not PostgREST's answer
 
 
 def _mapped(function: str, exc: PostgrestError, status: int, *, users_token: bool) -> Exception:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -330,3 +331,73 @@ def test_a_therapists_token_refused_by_postgrest_is_401(
 
     with pytest.raises(Unauthorized):
         RpcProjectA(settings).book_session(booking())
+
+
+class _Server:
+    """A local TCP server whose connections each get `reply(conn)` (tests of the real transport)."""
+
+    def __init__(self, reply: Callable[[socket.socket], None]) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.reply = reply
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.reply, args=(conn,), daemon=True).start()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def _read_request(conn: socket.socket) -> None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise StopIteration  # the caller closed
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(
+        next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    )
+    while len(body) < length:
+        body += conn.recv(65536)
+
+
+def test_a_call_gives_up_after_its_read_timeout(settings: Settings) -> None:
+    """The endpoint's timeouts go with each request: a PostgREST that never answers is a TransientError once the
+    read timeout (the statement timeout plus the margin) has passed, not a wait without end."""
+
+    def never_answer(conn: socket.socket) -> None:
+        _read_request(conn)
+        time.sleep(3)  # then gone: without the timeout, the call would end here, not with a ReadTimeout
+        conn.close()
+
+    server = _Server(never_answer)
+    quick = settings.model_copy(update={"project_a_statement_timeout_ms": 200, "http_read_margin_seconds": 0.1})
+    endpoint = rpc_http.http_endpoint("project_a", server.url, quick)
+    try:
+        assert endpoint.timeout["read"] == pytest.approx(0.3)
+        started = time.monotonic()
+        with pytest.raises(TransientError, match="ReadTimeout"):
+            rpc_http.call_rpc(endpoint, server.url, "f", {}, key=KEY_A, token=KEY_A)
+        assert time.monotonic() - started < 2
+    finally:
+        server.close()
+        rpc_http.close_http_clients()
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"), [({}, b"<html>not json</html>"), ({"Content-Encoding": "gzip"}, b"not gzip at all")]
+)
+def test_a_2xx_that_is_not_postgrests_json_is_a_fault_of_the_deployment(headers: dict[str, str], body: bytes) -> None:
+    endpoint = rpc_http.Endpoint(
+        httpx.MockTransport(lambda request: httpx.Response(200, headers=headers, content=body)), TIMEOUT
+    )
+    with pytest.raises(rpc_http.RpcError):
+        rpc_http.call_rpc(endpoint, URL_A, "f", {}, key=KEY_A, token=KEY_A)
