@@ -112,6 +112,12 @@ def test_a_synced_clients_booking_is_one_request_with_the_therapists_token(
     assert recorder.seen() == [
         ("POST", "/rest/v1/rpc/create_session", KEY_A, "Bearer therapist-token", create_session_body(request))
     ]
+    sent = recorder.requests[0].headers
+    assert (sent["content-type"], sent["content-profile"], sent["accept-profile"]) == (
+        "application/json",
+        "public",
+        "public",
+    )
 
 
 def test_a_first_sync_copies_with_the_service_key_and_books_with_the_token(
