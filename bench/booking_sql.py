@@ -1,7 +1,8 @@
-"""The booking's SQL timed on the server, for the benches that set a booking's time against its parts: create_session's
-statement for a synced client (public.book_session_as, as client_sync) on a local connection, with no added round
-trip time, less a `select 1` on the same connection (execution and commit, its WAL flush); or EXPLAIN ANALYZE's
-execution time of it, rolled back, which leaves the commit out."""
+"""The booking's SQL timed, for the benches that set a booking's time against its parts: create_session's statement
+for a synced client (public.book_session_as, as client_sync) less a `select 1` on the same connection (execution
+and commit, its WAL flush), on a local connection (bench.booking_time) or through the same added round trip time
+as the load (bench.create_session); or EXPLAIN ANALYZE's execution time of it, rolled back, which leaves the commit
+out."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def timed_ms(action: Callable[[], Any]) -> float:
 
 
 class BookingSql:
-    """A local connection to Project A as client_sync booking `client_id` for `therapist`, each at `starts()`."""
+    """A connection to Project A (`admin_a_url`) as client_sync, booking `client_id` for `therapist` at `starts()`."""
 
     def __init__(self, admin_a_url: str, therapist: UUID, client_id: UUID, starts: Callable[[], datetime]) -> None:
         self._conn = psycopg.connect(admin_a_url, autocommit=True)
@@ -37,7 +38,7 @@ class BookingSql:
         return (self._claims, self._client_id, self._starts(), 50, None, str(uuid4()), None)
 
     def server_ms(self) -> float:
-        """One booking's statement, less one `select 1`, on the local connection."""
+        """One booking's statement, less one `select 1`, on the connection."""
         booked = timed_ms(lambda: self._conn.execute(STATEMENT, self._params()).fetchone())
         return booked - timed_ms(lambda: self._conn.execute("select 1").fetchone())
 

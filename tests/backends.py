@@ -47,7 +47,9 @@ class StandIns:
 
     def release(self, database_url: str) -> None:
         """Stop the stand-in over the database of `database_url`, if one runs (its connections go with it)."""
-        name = str(conninfo_to_dict(database_url).get("dbname"))
+        self._stop(str(conninfo_to_dict(database_url).get("dbname")))
+
+    def _stop(self, name: str) -> None:
         running = self._running.pop(name, None)
         self._urls.pop(name, None)
         if running is not None:
@@ -59,5 +61,5 @@ class StandIns:
 
     def close(self) -> None:
         for name in list(self._running):
-            self._running.pop(name).__exit__(None, None, None)
+            self._stop(name)
         self._urls.clear()

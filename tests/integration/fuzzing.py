@@ -3,14 +3,13 @@ generated bodies, the right and wrong credentials it tries, and the row counts o
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
 import psycopg
 
 from devtools.tokens import sign_anon_token, sign_service_role_token
@@ -97,9 +96,7 @@ def caller_headers(sign: Callable[..., str]) -> list[dict[str, str] | None]:
 
 def unsigned(claims: dict[str, Any]) -> str:
     """A token with `alg: none` and no signature."""
-    header = base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "JWT"}).encode()).rstrip(b"=")
-    body = base64.urlsafe_b64encode(json.dumps({**claims, "exp": int(time.time()) + 3600}).encode()).rstrip(b"=")
-    return f"{header.decode()}.{body.decode()}."
+    return jwt.encode({**claims, "exp": int(time.time()) + 3600}, key=None, algorithm="none")
 
 
 def webhook_headers(sign: Callable[..., str]) -> list[dict[str, str] | None]:

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from tests.conftest import Databases
 from tests.integration.helpers import function_client
-from tests.integration.test_create_session import STARTS_AT, THERAPIST
+from tests.integration.test_create_session import STARTS_AT, THERAPIST, book
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -26,11 +26,6 @@ def client(projects: Any) -> FlaskClient:
 
 def valid_body(**changes: Any) -> dict[str, Any]:
     return {"client_id": str(uuid.uuid4()), "starts_at": STARTS_AT, **changes}
-
-
-def book(client: FlaskClient, token: Callable[..., str], **changes: Any) -> Any:
-    """create_session as the therapist, with a valid body but for `changes`."""
-    return client.post("/", json=valid_body(**changes), headers={"Authorization": f"Bearer {token(THERAPIST)}"})
 
 
 BAD_BODIES: list[tuple[str, Any, list[str]]] = [
@@ -172,7 +167,7 @@ def test_an_escaped_backslash_before_u0000_is_text(
     client_id = uuid.uuid4()
     db.add_project_a_client(client_id, THERAPIST, "Backslash Test")
 
-    response = book(client, token, client_id=str(client_id), notes="C:\\u0000")
+    response = book(client, token(THERAPIST), client_id, notes="C:\\u0000")
 
     assert response.status_code == 201, response.json
     assert response.json["session"]["notes"] == "C:\\u0000"
@@ -186,7 +181,7 @@ def test_an_offset_postgres_does_not_take_is_booked_in_utc(
     client_id = uuid.uuid4()
     db.add_project_b_client(client_id, "Far Offset", f"{client_id.hex[:8]}@example.test")
 
-    response = book(client, token, client_id=str(client_id), starts_at="2031-07-14T00:19:42-19:37")
+    response = book(client, token(THERAPIST), client_id, starts_at="2031-07-14T00:19:42-19:37")
 
     assert response.status_code == 201, response.json
     assert response.json["session"]["starts_at"] == "2031-07-14T19:56:42Z"

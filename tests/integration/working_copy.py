@@ -7,7 +7,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.integration.helpers import ROOT
+
 SECRET = "a local secret that must not be packaged"
 
 

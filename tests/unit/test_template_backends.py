@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_template import load_template
+from tests.unit.test_template import load_template, serverless_functions
 
 
 def evaluate(expression: Any, parameters: dict[str, str], conditions: dict[str, Any]) -> Any:
@@ -35,12 +35,18 @@ def evaluate(expression: Any, parameters: dict[str, str], conditions: dict[str, 
 
 
 def backend_environment(parameters: dict[str, str]) -> dict[str, Any]:
-    template = load_template()
-    conditions = template["Conditions"]
-    environment = template["Globals"]["Function"]["Environment"]["Variables"]
+    """The backend settings every function gets (each function's variables over Globals'), the same for all."""
+    conditions = load_template()["Conditions"]
     names = ("PROJECT_A_DB_URL", "PROJECT_B_DB_URL", "PROJECT_A_URL", "PROJECT_A_SERVICE_ROLE_KEY")
-    found = {name: evaluate(environment[name], parameters, conditions) for name in names}
-    return {name: value for name, value in found.items() if value != {"Ref": "AWS::NoValue"} and value != ""}
+    per_function = []
+    for function in serverless_functions().values():
+        variables = function["Environment"]["Variables"]
+        found = {name: evaluate(variables[name], parameters, conditions) for name in names if name in variables}
+        per_function.append(
+            {name: value for name, value in found.items() if value != {"Ref": "AWS::NoValue"} and value != ""}
+        )
+    assert per_function and all(found == per_function[0] for found in per_function), per_function
+    return per_function[0]
 
 
 GUIDED_CLIENT_BACKEND = {
